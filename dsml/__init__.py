@@ -1,0 +1,13 @@
+"""dsml: the textbook's deep-learning helpers, done properly.
+
+``from dsml import *`` gives the book's ``DSImage`` and ``DSTorch`` and
+dsml's networks. See README.md.
+"""
+
+from dsml.facade import DSImage, DSTorch
+from dsml.history import History
+from dsml.models.cnn import SimpleCNN
+from dsml.models.dense import DenseNet
+
+__all__ = ["DSImage", "DSTorch", "DenseNet", "History", "SimpleCNN"]
+__version__ = "0.1.0"

@@ -1,0 +1,115 @@
+"""Checks on user input that raise errors a student can act on.
+
+Every check names what is wrong (the column, the row, the sizes) and what to
+do, and raises the built-in exception that fits. None of them uses ``assert``,
+which vanishes under ``python -O``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import polars as pl
+import torch
+
+
+def require_columns(df: pl.DataFrame, names: Sequence[str], *, what: str = "the table") -> None:
+    """Raise ``TypeError``/``ValueError`` unless ``df`` is a polars table with ``names``."""
+    if not isinstance(df, pl.DataFrame):
+        kind = type(df).__module__.split(".")[0] + "." + type(df).__name__
+        hint = " Convert it with pl.from_pandas(df)." if kind.startswith("pandas") else ""
+        raise TypeError(f"{what} should be a polars DataFrame. Got {kind}.{hint}")
+    missing = [n for n in names if n not in df.columns]
+    if missing:
+        quoted = ", ".join(repr(n) for n in missing)
+        raise ValueError(
+            f"{what} has no column {quoted}. Its columns are: "
+            f"{', '.join(repr(n) for n in df.columns)}. "
+            "Pass the right name (e.g. label_name=..., filepath=..., index=...)."
+        )
+
+
+def require_no_nulls(df: pl.DataFrame, column: str, *, what: str = "the table") -> None:
+    """Raise ``ValueError`` naming the first rows where ``column`` is null."""
+    nulls = df.with_row_index("_row").filter(pl.col(column).is_null())["_row"]
+    if len(nulls):
+        rows = ", ".join(str(r) for r in nulls.head(5).to_list())
+        more = f" (and {len(nulls) - 5} more)" if len(nulls) > 5 else ""
+        raise ValueError(
+            f"{what} has {len(nulls)} null value(s) in column {column!r}, "
+            f"at row(s) {rows}{more}. Drop or fill them first, e.g. "
+            f"df.filter(pl.col({column!r}).is_not_null())."
+        )
+
+
+def as_tensor(x, name: str) -> torch.Tensor:
+    """Return ``x`` as a tensor, or raise ``TypeError`` saying what it is."""
+    if isinstance(x, torch.Tensor):
+        return x
+    try:
+        return torch.as_tensor(x)
+    except (TypeError, ValueError, RuntimeError) as err:
+        raise TypeError(f"{name} should be a torch tensor. Got {type(x).__name__}: {err}") from None
+
+
+def require_same_length(X, y, x_name: str = "X", y_name: str = "y") -> None:
+    """Raise ``ValueError`` when ``X`` and ``y`` have different numbers of rows."""
+    if len(X) != len(y):
+        raise ValueError(
+            f"{x_name} has {len(X)} rows but {y_name} has {len(y)}: they should "
+            f"come from the same call to load_image/load_text, e.g. X_train with y_train."
+        )
+
+
+def require_rows(X, name: str) -> None:
+    """Raise ``ValueError`` when ``X`` has no rows."""
+    if len(X) == 0:
+        raise ValueError(
+            f"{name} has no rows. If it came from load_image/load_text, check that the "
+            "table's index column has rows equal to 'train' (and 'test')."
+        )
+
+
+def require_labels(y: torch.Tensor, name: str = "y") -> torch.Tensor:
+    """Return ``y`` as a 1-d int64 tensor of class codes, or raise ``ValueError``."""
+    y = as_tensor(y, name)
+    if y.ndim != 1:
+        raise ValueError(f"{name} should be one class code per row, shape (N,). Got shape {tuple(y.shape)}.")
+    if y.dtype.is_floating_point or y.dtype == torch.bool:
+        raise TypeError(f"{name} should hold integer class codes (int64). Got {y.dtype}.")
+    if len(y) and int(y.min()) < 0:
+        raise ValueError(f"{name} has a negative class code ({int(y.min())}); codes run from 0 to C-1.")
+    return y.long()
+
+
+def require_enough_outputs(num_outputs: int, num_classes: int) -> None:
+    """Raise ``ValueError`` when a classifier has fewer outputs than classes."""
+    if num_outputs < num_classes:
+        raise ValueError(
+            f"the model gives {num_outputs} output(s) per row but the data has "
+            f"{num_classes} classes. Make its last layer nn.Linear(..., {num_classes})."
+        )
+
+
+def explain_forward_error(model: torch.nn.Module, shape: tuple[int, ...], err: Exception) -> ValueError:
+    """Turn a shape error from a forward pass into an error that says what to do."""
+    first_linear = next((m for m in model.modules() if isinstance(m, torch.nn.Linear)), None)
+    first_conv = next((m for m in model.modules() if isinstance(m, torch.nn.modules.conv._ConvNd)), None)
+    hint = ""
+    features = 1
+    for s in shape[1:]:
+        features *= s
+    if len(shape) > 2 and first_conv is None and first_linear is not None:
+        hint = (
+            f" The model starts with a dense layer taking {first_linear.in_features} inputs, "
+            f"and each row here is an image of shape {tuple(shape[1:])} = {features} values: "
+            "load the images with flatten=True."
+        )
+    elif len(shape) == 2 and first_conv is not None:
+        hint = (
+            f" The model starts with a convolution, which needs images (N, C, H, W), "
+            "not flat rows: load the images with flatten=False."
+        )
+    elif first_linear is not None and len(shape) == 2 and first_linear.in_features != shape[1]:
+        hint = f" Its first layer takes {first_linear.in_features} inputs per row, not {shape[1]}."
+    return ValueError(f"the model cannot take a batch of shape {tuple(shape)}.{hint} (torch said: {err})")

@@ -1,0 +1,117 @@
+"""Mini-batches from tensors or from a torch ``Dataset``.
+
+Tensors are sliced directly (a shuffled index per epoch, one gather per
+batch), which is what a hand-written loop does and is faster than a
+``DataLoader`` for data already in memory. A ``Dataset`` (e.g. a lazy image
+dataset that decodes files on access) goes through a ``DataLoader`` with
+worker processes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from dsml._checks import as_tensor, require_same_length
+from dsml.device import to_device
+
+
+class TensorBatches:
+    """Batches of ``(X, y)`` rows, optionally shuffled, moved to ``device``.
+
+    Args:
+        X: inputs, first dimension rows.
+        y: targets with the same number of rows, or ``None``.
+        batch_size: rows per batch (the last batch may be smaller).
+        device: where batches go. When it is a GPU and ``X`` fits, the
+            caller can move ``X`` there once beforehand; otherwise each batch
+            is gathered into pinned memory and copied without blocking.
+        shuffle: draw a fresh permutation on every pass.
+        generator: the random source for shuffling (for seeded runs).
+    """
+
+    def __init__(self, X, y=None, batch_size: int = 32, *, device=None, shuffle=False, generator=None, sampler=None):
+        self.X = as_tensor(X, "X")
+        self.y = None if y is None else as_tensor(y, "y")
+        if self.y is not None:
+            require_same_length(self.X, self.y)
+        if not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size should be a positive whole number. Got {batch_size!r}.")
+        self.batch_size = batch_size
+        self.device = torch.device(device) if device is not None else self.X.device
+        self.shuffle = shuffle
+        self.generator = generator
+        self.sampler = sampler  # e.g. a DistributedSampler: which rows this process sees
+        self._pin = self.device.type == "cuda" and self.X.device.type == "cpu"
+
+    def _rows(self) -> torch.Tensor | None:
+        if self.sampler is not None:
+            return torch.as_tensor(list(iter(self.sampler)), dtype=torch.long)
+        if self.shuffle:
+            return torch.randperm(len(self.X), generator=self.generator)
+        return None  # in order: contiguous slices, no copy
+
+    def __len__(self) -> int:
+        n = len(self.sampler) if self.sampler is not None else len(self.X)
+        return -(-n // self.batch_size)
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
+        rows = self._rows()
+        n = len(self.X) if rows is None else len(rows)
+        for start in range(0, n, self.batch_size):
+            if rows is None:
+                xb = self.X[start : start + self.batch_size]
+                yb = None if self.y is None else self.y[start : start + self.batch_size]
+            else:
+                idx = rows[start : start + self.batch_size].to(self.X.device)
+                xb = self.X[idx]
+                yb = None if self.y is None else self.y[idx]
+            if self._pin:
+                xb = xb.pin_memory()
+                yb = None if yb is None else yb.pin_memory()
+            yield to_device(xb, self.device), None if yb is None else to_device(yb, self.device)
+
+
+class LoaderBatches:
+    """Batches from a ``Dataset`` of ``(x, y)`` items through a ``DataLoader``."""
+
+    def __init__(self, dataset: Dataset, batch_size: int = 32, *, device=None, shuffle=False,
+                 generator=None, num_workers: int = 0, sampler=None):
+        self.device = torch.device(device) if device is not None else torch.device("cpu")
+        self.loader = DataLoader(
+            dataset,
+            batch_size=batch_size,
+            shuffle=shuffle and sampler is None,
+            sampler=sampler,
+            generator=generator,
+            num_workers=num_workers,
+            pin_memory=self.device.type == "cuda",
+            persistent_workers=num_workers > 0,
+        )
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+    def __iter__(self):
+        for item in self.loader:
+            xb, yb = item if isinstance(item, (tuple, list)) else (item, None)
+            yield to_device(xb, self.device), None if yb is None else to_device(yb, self.device)
+
+
+def is_dataset(X) -> bool:
+    """True for a torch ``Dataset`` (but not a tensor)."""
+    return isinstance(X, Dataset) and not isinstance(X, torch.Tensor)
+
+
+def batches(X, y=None, batch_size: int = 32, *, device=None, shuffle=False, generator=None,
+            num_workers: int = 0, sampler=None):
+    """Batches of ``(X, y)`` from tensors or from a ``Dataset`` (then ``y`` must be ``None``)."""
+    if is_dataset(X):
+        if y is not None:
+            raise TypeError("pass either a Dataset (which yields (x, y) pairs) or tensors X and y, not a Dataset and y.")
+        return LoaderBatches(X, batch_size, device=device, shuffle=shuffle, generator=generator,
+                             num_workers=num_workers, sampler=sampler)
+    return TensorBatches(X, y, batch_size, device=device, shuffle=shuffle, generator=generator, sampler=sampler)
+

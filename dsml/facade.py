@@ -1,0 +1,49 @@
+"""``DSImage`` and ``DSTorch``: the textbook's helper classes, as a thin facade.
+
+The book calls ``DSTorch.load_image(...)``, ``DSTorch.train(...)`` and so on;
+each method here hands over to the module that does the work (images,
+training, scoring, plots, checkpoints), so the book's calls and the real
+code are both easy to find.
+"""
+
+from __future__ import annotations
+
+from dsml import checkpoints, images, plots, scoring, training
+
+
+class DSImage:
+    """Image helpers from the book."""
+
+    plot_image_grid = staticmethod(plots.plot_image_grid)
+
+
+class DSTorch:
+    """Deep-learning helpers from the book, with their faults fixed."""
+
+    load_image = staticmethod(images.load_image)
+    train = staticmethod(training.train)
+    evaluate = staticmethod(training.evaluate)
+    save = staticmethod(checkpoints.save)
+    load = staticmethod(checkpoints.load)
+
+    @staticmethod
+    def score_image(model, X, y, cn=None, batch_size: int = scoring.EVAL_BATCH_SIZE) -> float:
+        """Accuracy of ``model`` on images ``X`` with labels ``y`` (see ``scoring.score``)."""
+        return scoring.score(model, X, y, cn, batch_size)
+
+    @staticmethod
+    def score_text(model, X, y, batch_size: int = scoring.EVAL_BATCH_SIZE) -> float:
+        """Accuracy of ``model`` on token ids ``X`` with labels ``y`` (see ``scoring.score``)."""
+        return scoring.score(model, X, y, None, batch_size)
+
+    predict = staticmethod(scoring.predict)
+    predict_proba = staticmethod(scoring.predict_proba)
+    confusion_table = staticmethod(scoring.confusion_table)
+
+    @staticmethod
+    def confusion_matrix(model, X, y, cn=None, batch_size: int = scoring.EVAL_BATCH_SIZE):
+        """A confusion-matrix figure of true vs predicted class names (plotnine).
+
+        The numbers behind it: ``DSTorch.confusion_table(model, X, y, cn)``.
+        """
+        return plots.plot_confusion(scoring.confusion_table(model, X, y, cn, batch_size))

@@ -1,0 +1,1 @@
+"""The networks the chapters define, as plain ``nn.Module``s."""

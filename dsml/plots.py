@@ -1,0 +1,174 @@
+"""Pictures: image grids, confusion matrices, training curves (plotnine figures).
+
+Every function takes data and returns a ``ggplot``: a notebook shows it, a
+script saves it with ``.save("file.png")``. Nothing is drawn or written as a
+side effect.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import polars as pl
+from PIL import Image
+from plotnine import (
+    aes,
+    coord_equal,
+    element_blank,
+    element_text,
+    facet_wrap,
+    geom_line,
+    geom_point,
+    geom_raster,
+    geom_text,
+    ggplot,
+    labs,
+    scale_fill_gradient,
+    scale_color_identity,
+    scale_fill_identity,
+    scale_y_reverse,
+    theme,
+    theme_void,
+)
+
+from dsml._checks import require_columns
+from dsml.images import _open
+
+MAX_SIDE = 64  # pixels per side drawn per image: plenty for a thumbnail, and fast
+
+
+def to_pandas(df: pl.DataFrame) -> pd.DataFrame:
+    """polars -> pandas for plotnine, without needing pyarrow."""
+    return pd.DataFrame(df.to_dict(as_series=False))
+
+
+def _thumbnail(path: str, row: int) -> tuple[np.ndarray, bool]:
+    """A square, letterboxed thumbnail of at most MAX_SIDE pixels; returns (pixels, is_grey)."""
+    with _open(path, row) as img:
+        grey = img.mode in ("1", "L", "LA", "I", "I;16", "F")
+        img = img.convert("L" if grey else "RGB")
+        img.thumbnail((MAX_SIDE, MAX_SIDE))
+        side = max(img.size)
+        canvas = Image.new(img.mode, (side, side))  # black letterbox around non-square images
+        canvas.paste(img, ((side - img.size[0]) // 2, (side - img.size[1]) // 2))
+        return np.asarray(canvas), grey
+
+
+def plot_image_grid(df: pl.DataFrame, ncol: int = 10, label_name: str = "label", filepath: str = "filepath",
+                    limit: int = 100):
+    """Show the first ``limit`` images of a table in a grid ``ncol`` wide.
+
+    Args:
+        df: a table with a file path column (e.g. ``mnist.sample(30)``).
+        ncol: images per row of the grid.
+        label_name: column whose value titles each image; no titles when the
+            table has no such column.
+        filepath: column holding each image's path.
+        limit: at most this many images (the first rows).
+
+    Returns:
+        A plotnine figure; in a notebook it shows itself.
+
+    Example:
+        >>> mnist.filter(c.index == "test").pipe(DSImage.plot_image_grid, label_name="label")
+    """
+    require_columns(df, [filepath])
+    rows = df.head(limit)
+    if len(rows) == 0:
+        raise ValueError("the table has no rows, so there are no images to show.")
+    titles = [str(v) for v in rows[label_name].to_list()] if label_name in rows.columns else None
+    frames, all_grey = [], True
+    for i, path in enumerate(rows[filepath].cast(pl.Utf8).to_list()):
+        pixels, grey = _thumbnail(path, i)
+        all_grey &= grey
+        h, w = pixels.shape[:2]
+        yy, xx = np.mgrid[0:h, 0:w]
+        frame = pd.DataFrame({"x": xx.ravel(), "y": yy.ravel(), "panel": i})
+        if grey:
+            frame["value"] = pixels.reshape(-1)
+        else:
+            frame["rgb"] = pixels.reshape(-1, 3).tolist()
+        frames.append(frame)
+    data = pd.concat(frames, ignore_index=True)
+    if all_grey:
+        fill, scale = "value", scale_fill_gradient(low="black", high="white", limits=(0, 255))
+    else:
+        if "value" in data:  # a mix: draw the greyscale images as grey RGB
+            v = data["value"].fillna(0).astype(int)
+            data["rgb"] = data["rgb"].where(data["value"].isna(), [[g, g, g] for g in v])
+        data["fill"] = ["#%02x%02x%02x" % tuple(rgb) for rgb in data["rgb"]]
+        fill, scale = "fill", scale_fill_identity()
+    data["panel"] = pd.Categorical(data["panel"], categories=range(len(rows)))
+    labeller = (lambda p: titles[int(p)]) if titles else (lambda p: "")
+    ncol = max(1, min(ncol, len(rows)))
+    nrow = -(-len(rows) // ncol)
+    return (
+        ggplot(data, aes("x", "y", fill=fill))
+        + geom_raster()
+        + facet_wrap("panel", ncol=ncol, labeller=labeller)
+        + scale_y_reverse()
+        + scale
+        + coord_equal()
+        + theme_void()
+        + theme(
+            legend_position="none",
+            figure_size=(1.1 * ncol, (1.3 if titles else 1.1) * nrow),
+            strip_text=element_text(size=8) if titles else element_blank(),
+        )
+    )
+
+
+def plot_confusion(table: pl.DataFrame):
+    """A confusion-matrix heatmap from ``scoring.confusion_table``: true vs predicted class.
+
+    The class names keep their order; predicted labels on the x axis are
+    rotated vertically, as in the book.
+    """
+    order = list(dict.fromkeys(str(v) for v in table["target_"].to_list()))
+    data = to_pandas(table.with_columns(pl.col("target_").cast(pl.Utf8), pl.col("prediction_").cast(pl.Utf8)))
+    data["target_"] = pd.Categorical(data["target_"], categories=order[::-1])
+    data["prediction_"] = pd.Categorical(data["prediction_"], categories=order)
+    data["shade"] = data["count"] / data.groupby("target_", observed=False)["count"].transform("sum").clip(lower=1)
+    data["text_colour"] = np.where(data["shade"] > 0.5, "white", "black")
+    size = max(4.0, 0.45 * len(order) + 1.5)
+    return (
+        ggplot(data, aes("prediction_", "target_", fill="shade"))
+        + geom_raster()
+        + geom_text(aes(label="count", color="text_colour"), size=8)
+        + scale_fill_gradient(low="#f7fbff", high="#08306b", limits=(0, 1))
+        + scale_color_identity()
+        + labs(x="Predicted class", y="True class", title="Confusion matrix (counts; shade = share of the true class)")
+        + theme(
+            axis_text_x=element_text(rotation=90),
+            legend_position="none",
+            figure_size=(size, size),
+            panel_background=element_blank(),
+        )
+    )
+
+
+def plot_history(history):
+    """Loss and accuracy per epoch, training and validation, one panel per metric."""
+    df = history.df
+    if len(df) == 0:
+        raise ValueError("the history is empty: no epoch finished, so there is nothing to plot.")
+    rows = []
+    for metric in ("loss", "accuracy", "rmse"):
+        for split, column in (("train", metric), ("validation", f"val_{metric}")):
+            if column in df.columns:
+                rows.append(df.select(
+                    "epoch",
+                    pl.col(column).cast(pl.Float64).alias("value"),
+                    pl.lit(metric).alias("metric"),
+                    pl.lit(split).alias("data"),
+                ))
+    data = to_pandas(pl.concat(rows).drop_nulls())
+    return (
+        ggplot(data, aes("epoch", "value", color="data"))
+        + geom_line()
+        + geom_point(size=1)
+        + facet_wrap("metric", scales="free_y", ncol=2)
+        + labs(x="Epoch", y="", color="")
+        + theme(figure_size=(8, 3))
+    )
+

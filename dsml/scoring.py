@@ -1,0 +1,181 @@
+"""Numbers and tables out of a trained model: accuracy, predictions, probabilities.
+
+Everything here runs the model in batches under ``torch.inference_mode`` and
+moves each batch's outputs off the device at once, so memory stays flat as
+the data grows (the book's helpers pushed the whole tensor through at once).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+import torch
+from torch import nn
+
+from dsml._checks import explain_forward_error, require_enough_outputs, require_labels, require_same_length
+from dsml.batches import batches, is_dataset
+
+EVAL_BATCH_SIZE = 512
+
+
+def model_device(model: nn.Module) -> torch.device:
+    """The device holding the model's parameters (the CPU for a model without any)."""
+    param = next(model.parameters(), None)
+    return param.device if param is not None else torch.device("cpu")
+
+
+def forward(model: nn.Module, xb: torch.Tensor) -> torch.Tensor:
+    """``model(xb)``, with a shape mistake explained in words."""
+    try:
+        return model(xb)
+    except IndexError as err:
+        if xb.dtype.is_floating_point:
+            raise
+        raise ValueError(
+            f"a token id in this batch (largest {int(xb.max())}) is outside the model's embedding "
+            f"(torch said: {err}). Build the embedding from the same vocabulary as X."
+        ) from None
+    except RuntimeError as err:
+        if any(word in str(err) for word in ("shape", "size", "dimension", "Expected")):
+            raise explain_forward_error(model, tuple(xb.shape), err) from None
+        raise
+
+
+def collect_outputs(model: nn.Module, X, y=None, batch_size: int = EVAL_BATCH_SIZE
+                    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Run ``model`` over ``X`` in batches; return CPU outputs ``(N, K)`` and targets.
+
+    ``X`` is a tensor (with ``y`` a tensor or ``None``) or a ``Dataset`` of
+    ``(x, y)`` pairs. The model is put in eval mode and restored after.
+    """
+    if not is_dataset(X) and y is not None:
+        require_same_length(X, y)
+    device = model_device(model)
+    was_training = model.training
+    model.eval()
+    outs, targets = [], []
+    try:
+        with torch.inference_mode():
+            for xb, yb in batches(X, y, batch_size, device=device):
+                out = forward(model, xb)
+                outs.append(out.float().reshape(len(xb), -1).cpu())
+                if yb is not None:
+                    targets.append(yb.cpu())
+    finally:
+        model.train(was_training)
+    if not outs:
+        raise ValueError("X has no rows, so there is nothing to score.")
+    return torch.cat(outs), (torch.cat(targets) if targets else None)
+
+
+def predicted_codes(outputs: torch.Tensor) -> torch.Tensor:
+    """Class codes from outputs: argmax of logits, or logit > 0 for one output."""
+    return (outputs[:, 0] > 0).long() if outputs.shape[1] == 1 else outputs.argmax(dim=1)
+
+
+def probabilities(outputs: torch.Tensor) -> torch.Tensor:
+    """Class probabilities from outputs: softmax, or sigmoid for one output."""
+    if outputs.shape[1] == 1:
+        p = torch.sigmoid(outputs[:, 0])
+        return torch.stack([1 - p, p], dim=1)
+    return torch.softmax(outputs, dim=1)
+
+
+def _num_classes(outputs: torch.Tensor) -> int:
+    return 2 if outputs.shape[1] == 1 else outputs.shape[1]
+
+
+def score(model: nn.Module, X, y=None, cn=None, batch_size: int = EVAL_BATCH_SIZE) -> float:
+    """Accuracy of ``model`` on ``X`` (or root-mean-square error for float targets).
+
+    Args:
+        model: a trained network.
+        X: inputs as returned by ``load_image``/``load_text``, or a ``Dataset``.
+        y: int64 class codes (float targets for regression); ``None`` for a Dataset.
+        cn: the class names; used to check the model has an output per class.
+        batch_size: rows per forward pass.
+
+    Returns:
+        The fraction of rows predicted correctly, as a Python float
+        (for float targets, the RMSE).
+
+    Example:
+        >>> score(model, X_test, y_test, cn)
+        0.832
+    """
+    outputs, y = collect_outputs(model, X, y, batch_size)
+    if y is None:
+        raise ValueError("score needs the true labels y (or a Dataset that yields them).")
+    if y.dtype.is_floating_point:
+        return float(torch.sqrt(torch.mean((outputs.reshape(y.shape) - y) ** 2)))
+    y = require_labels(y)
+    if cn is not None:
+        require_enough_outputs(_num_classes(outputs), len(cn))
+    return float((predicted_codes(outputs) == y).double().mean())
+
+
+def _names(codes: torch.Tensor, cn) -> pl.Series | np.ndarray:
+    codes = codes.numpy()
+    if cn is None:
+        return codes
+    cn = np.asarray(cn)
+    if codes.size and codes.max() >= len(cn):
+        raise ValueError(f"the model predicted class code {int(codes.max())} but cn has only {len(cn)} class names.")
+    return cn[codes]
+
+
+def predict(model: nn.Module, X, y=None, cn=None, batch_size: int = EVAL_BATCH_SIZE) -> pl.DataFrame:
+    """Predicted class names, one row per row of ``X``, in order.
+
+    Returns:
+        A DataFrame with ``target_`` (when ``y`` is known) and ``prediction_``,
+        both as class names from ``cn``, so
+        ``df.with_columns(predict(model, X, y, cn))`` lines up with the table.
+    """
+    outputs, y = collect_outputs(model, X, y, batch_size)
+    if cn is not None:
+        require_enough_outputs(_num_classes(outputs), len(cn))
+    columns = {} if y is None else {"target_": _names(require_labels(y), cn)}
+    columns["prediction_"] = _names(predicted_codes(outputs), cn)
+    return pl.DataFrame(columns)
+
+
+def predict_proba(model: nn.Module, X, y=None, cn=None, batch_size: int = EVAL_BATCH_SIZE) -> pl.DataFrame:
+    """Predicted classes with their probabilities.
+
+    Returns:
+        A DataFrame with ``target_``, ``prediction_``, ``prob_pred_`` (the
+        largest probability) and one column per class, named ``str(class)``.
+    """
+    outputs, y = collect_outputs(model, X, y, batch_size)
+    probs = probabilities(outputs)
+    names = [str(c) for c in (cn if cn is not None else range(probs.shape[1]))]
+    require_enough_outputs(probs.shape[1], len(names))
+    columns = {} if y is None else {"target_": _names(require_labels(y), cn)}
+    columns["prediction_"] = _names(predicted_codes(outputs), cn)
+    columns["prob_pred_"] = probs.max(dim=1).values.numpy()
+    for j, name in enumerate(names):
+        columns[name] = probs[:, j].numpy()
+    return pl.DataFrame(columns)
+
+
+def confusion_table(model: nn.Module, X, y=None, cn=None, batch_size: int = EVAL_BATCH_SIZE) -> pl.DataFrame:
+    """Counts of every (true class, predicted class) pair, zeros included.
+
+    Returns:
+        A DataFrame with ``target_``, ``prediction_`` and ``count``, one row
+        per pair of classes, in the order of ``cn``.
+    """
+    outputs, y = collect_outputs(model, X, y, batch_size)
+    if y is None:
+        raise ValueError("a confusion matrix needs the true labels y.")
+    y = require_labels(y)
+    k = len(cn) if cn is not None else max(_num_classes(outputs), int(y.max()) + 1)
+    require_enough_outputs(_num_classes(outputs), k)
+    counts = torch.bincount(y * k + predicted_codes(outputs), minlength=k * k).reshape(k, k)
+    names = np.asarray(cn) if cn is not None else np.arange(k)
+    return pl.DataFrame({
+        "target_": np.repeat(names, k),
+        "prediction_": np.tile(names, k),
+        "count": counts.reshape(-1).numpy(),
+    })
