@@ -42,8 +42,8 @@ def to_pandas(df: pl.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(df.to_dict(as_series=False))
 
 
-def _thumbnail(path: str, row: int) -> tuple[np.ndarray, bool]:
-    """A square, letterboxed thumbnail of at most MAX_SIDE pixels; returns (pixels, is_grey)."""
+def _thumbnail(path: str, row: int) -> tuple[Image.Image, bool]:
+    """A square, letterboxed thumbnail of at most MAX_SIDE pixels; returns (image, is_grey)."""
     with _open(path, row) as img:
         grey = img.mode in ("1", "L", "LA", "I", "I;16", "F")
         img = img.convert("L" if grey else "RGB")
@@ -51,7 +51,7 @@ def _thumbnail(path: str, row: int) -> tuple[np.ndarray, bool]:
         side = max(img.size)
         canvas = Image.new(img.mode, (side, side))  # black letterbox around non-square images
         canvas.paste(img, ((side - img.size[0]) // 2, (side - img.size[1]) // 2))
-        return np.asarray(canvas), grey
+        return canvas, grey
 
 
 def plot_image_grid(df: pl.DataFrame, ncol: int = 10, label_name: str = "label", filepath: str = "filepath",
@@ -77,9 +77,11 @@ def plot_image_grid(df: pl.DataFrame, ncol: int = 10, label_name: str = "label",
     if len(rows) == 0:
         raise ValueError("the table has no rows, so there are no images to show.")
     titles = [str(v) for v in rows[label_name].to_list()] if label_name in rows.columns else None
+    thumbs = [_thumbnail(path, i) for i, path in enumerate(rows[filepath].cast(pl.Utf8).to_list())]
+    side = max(img.size[0] for img, _ in thumbs)  # every cell drawn at one size, small images enlarged
     frames, all_grey = [], True
-    for i, path in enumerate(rows[filepath].cast(pl.Utf8).to_list()):
-        pixels, grey = _thumbnail(path, i)
+    for i, (img, grey) in enumerate(thumbs):
+        pixels = np.asarray(img.resize((side, side), Image.Resampling.NEAREST) if img.size[0] != side else img)
         all_grey &= grey
         h, w = pixels.shape[:2]
         yy, xx = np.mgrid[0:h, 0:w]

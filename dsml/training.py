@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from dsml import checkpoints, distributed
-from dsml._checks import as_tensor, require_enough_outputs, require_rows, require_same_length
+from dsml._checks import as_tensor, require_enough_outputs, require_labels, require_rows, require_same_length
 from dsml.batches import batches, is_dataset
 from dsml.device import pick_device
 from dsml.history import History
@@ -154,7 +154,7 @@ def _non_finite_message(value: float, epoch: int, batch: int, optimizer) -> str:
     lr = optimizer.param_groups[0].get("lr")
     return (
         f"The loss became {value} in epoch {epoch}, batch {batch}: training stopped. "
-        f"The learning rate ({lr}) is probably too high; try one 10 times smaller, "
+        f"The learning rate ({lr:g}) is probably too high; try one 10 times smaller, "
         "scale the inputs (scale=True), or clip gradients (clip_grad_norm=1.0)."
     )
 
@@ -214,7 +214,13 @@ def _first_batch_checks(model, X_train, y_train, loss, device) -> Loss:
     model.train(was_training)
     num_outputs = out.shape[1] if out.ndim > 1 else 1
     loss_fn = resolve_loss(loss, y_sample, num_outputs)
+    if loss_fn.classifies and y_sample.dtype.is_floating_point:
+        raise TypeError(
+            f"loss {loss_fn.kind!r} needs integer class codes, but y_train is {y_sample.dtype}. "
+            "Use y.long() for classes, or loss='mse' for numeric targets."
+        )
     if loss_fn.kind == "multiclass" and y_train is not None:
+        require_labels(y_train, "y_train")
         require_enough_outputs(num_outputs, int(y_train.max()) + 1)
     return loss_fn
 
