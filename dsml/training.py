@@ -96,7 +96,7 @@ def run_epoch(model: nn.Module, optimizer, data, loss_fn: Loss, *, epoch: int, n
     total = torch.zeros((), device=device) if sync_free else 0.0
     correct = torch.zeros((), device=device, dtype=torch.long)
     batch_losses = []
-    seen = 0
+    seen = i = 0
     bar = _progress(len(data), epoch, num_epochs, progress)
     try:
         for i, (xb, yb) in enumerate(data, start=1):
