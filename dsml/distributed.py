@@ -3,13 +3,23 @@
 Nothing here is home-made: under ``torchrun`` (which sets ``WORLD_SIZE``,
 ``RANK`` and ``LOCAL_RANK``) the process group is started with ``nccl`` on
 GPUs or ``gloo`` on CPUs, the model is wrapped in ``DistributedDataParallel``
-(which averages gradients, so every rank keeps identical weights) and each
-rank reads its own share of the rows through a ``DistributedSampler``.
-Without ``torchrun`` every function here is a no-op.
+(which broadcasts rank 0's weights and then averages gradients, so every rank
+keeps identical weights) and each rank reads its own share of the rows
+through a ``DistributedSampler``. Without ``torchrun`` every function here is
+a no-op.
+
+The process group is started once, by the first ``train`` call, and kept for
+the life of the process (PyTorch's advice: a group destroyed and started
+again in the same process cannot reliably reconnect), so a script may call
+``train`` several times.
+
+Example:
+    torchrun --standalone --nproc_per_node=2 -m dsml train data/mnist_1000.csv --epochs 2
 """
 
 from __future__ import annotations
 
+import atexit
 import os
 
 import torch
@@ -23,6 +33,18 @@ def launched() -> bool:
     return dist.is_available() and int(os.environ.get("WORLD_SIZE", "1")) > 1
 
 
+def rank() -> int:
+    """This process's rank: from the process group, else ``torchrun``'s ``RANK``, else 0."""
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank()
+    return int(os.environ.get("RANK", "0")) if launched() else 0
+
+
+def is_main() -> bool:
+    """True on rank 0 (or when not distributed): the process that prints and saves."""
+    return rank() == 0
+
+
 def local_device(device: torch.device) -> torch.device:
     """Under ``torchrun`` with GPUs, each process uses the GPU of its ``LOCAL_RANK``."""
     if launched() and device.type == "cuda" and device.index is None:
@@ -32,22 +54,38 @@ def local_device(device: torch.device) -> torch.device:
     return device
 
 
-def is_main() -> bool:
-    """True on rank 0 (or when not distributed): the process that prints and saves."""
-    return not (dist.is_available() and dist.is_initialized()) or dist.get_rank() == 0
+def _start_group(device: torch.device) -> None:
+    if dist.is_initialized():
+        return
+    backend = "nccl" if device.type == "cuda" else "gloo"
+    if backend == "gloo" and not dist.is_gloo_available():
+        raise RuntimeError("torch.distributed on CPUs needs the gloo backend, which this build of torch lacks.")
+    if device.type == "cuda":
+        dist.init_process_group(backend, device_id=device)
+    else:
+        dist.init_process_group(backend)
+    atexit.register(_end_group)
+
+
+def _end_group() -> None:
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
 
 
 class Run:
-    """The distributed (or single-process) setting of one ``train`` call."""
+    """The distributed (or single-process) setting of one ``train`` call.
+
+    Attributes:
+        model: what the training loop calls: ``DistributedDataParallel(model)``
+            under ``torchrun``, else the model itself.
+        active: whether training is distributed.
+    """
 
     def __init__(self, model: nn.Module, device: torch.device):
-        self.started_group = False
         self.model = model
         self.active = launched()
         if self.active:
-            if not dist.is_initialized():
-                dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
-                self.started_group = True
+            _start_group(device)
             ids = [device.index] if device.type == "cuda" else None
             self.model = nn.parallel.DistributedDataParallel(model, device_ids=ids)
         self._sampler = None
@@ -57,7 +95,13 @@ class Run:
         return is_main()
 
     def sampler(self, X, seed: int | None):
-        """A ``DistributedSampler`` over the rows of ``X`` (``None`` when not distributed)."""
+        """A ``DistributedSampler`` over the rows of ``X`` (``None`` when not distributed).
+
+        Every rank shuffles with the same seed (``seed``, or 0), so together
+        they cover each row once per epoch; when the rows do not divide
+        evenly, a few are repeated so that every rank runs the same number of
+        batches (DDP needs every rank in each gradient exchange).
+        """
         if self.active:
             self._sampler = DistributedSampler(X, shuffle=True, seed=0 if seed is None else seed)
         return self._sampler
@@ -67,10 +111,9 @@ class Run:
             self._sampler.set_epoch(epoch)  # a new shuffle each epoch, the same on every rank
 
     def finish(self) -> None:
+        """Wait until every rank has finished (rank 0 may still be saving)."""
         if self.active:
             dist.barrier()
-        if self.started_group:
-            dist.destroy_process_group()
 
 
 def setup(model: nn.Module, device: torch.device) -> Run:

@@ -1,0 +1,41 @@
+"""Run dsml's benchmarks: ``python -m benchmarks [load] [score] [train] [lazy] [--repeats N] [--threads N]``.
+
+From the project root; with no names, all four run (about 10 minutes on two
+cores). Each prints its contenders side by side with the ratios to its
+baseline; ``python -m benchmarks.bench_NAME --help`` lists a benchmark's own options.
+
+- load: ``load_image`` vs the book's sequential PIL loop with float64 scaling (20,000 PNGs)
+- score: ``score_image`` vs the whole tensor through the model (SimpleCNN, 20,000 digits)
+- train: ``train`` vs a hand-written loop, skorch and Lightning (DenseNet, SimpleCNN)
+- lazy: one epoch over 20,000 PNGs on disk via ``image_dataset`` vs the eager tensors' memory
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from benchmarks import bench_lazy, bench_load, bench_score, bench_train
+
+BENCHMARKS = {"load": bench_load, "score": bench_score, "train": bench_train, "lazy": bench_lazy}
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n\n")[0])
+    p.add_argument("names", nargs="*", metavar="NAME", help=f"which of {', '.join(BENCHMARKS)} (default: all)")
+    p.add_argument("--repeats", type=int, default=None, help="timed rounds for load, score and train (default 5)")
+    p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    args = p.parse_args(argv)
+    unknown = [n for n in args.names if n not in BENCHMARKS]
+    if unknown:
+        p.error(f"no benchmark {', '.join(map(repr, unknown))}; choose from {', '.join(BENCHMARKS)}")
+    common = (["--repeats", str(args.repeats)] if args.repeats else []) + \
+             (["--threads", str(args.threads)] if args.threads else [])
+    for name in args.names or BENCHMARKS:
+        print(f"\n=== {name} ===", flush=True)
+        BENCHMARKS[name].main(common)
+        sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
