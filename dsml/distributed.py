@@ -128,3 +128,17 @@ def sum_over_ranks(total: float, correct: int, seen: int, device: torch.device) 
     t = torch.tensor([total, float(correct), float(seen)], dtype=torch.float64, device=device)
     dist.all_reduce(t)
     return float(t[0]), int(t[1]), int(t[2])
+
+
+def active() -> bool:
+    """True while a process group is running (training is spread over several processes)."""
+    return dist.is_available() and dist.is_initialized()
+
+
+def any_rank(flag: bool, device: torch.device) -> bool:
+    """True on every rank when ``flag`` is true on any rank, so all ranks stop at the same point."""
+    if not active():
+        return flag
+    t = torch.tensor([1.0 if flag else 0.0], device=device)
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return bool(t.item())

@@ -92,7 +92,9 @@ def run_epoch(model: nn.Module, optimizer, data, loss_fn: Loss, *, epoch: int, n
     """
     model.train()
     device = next(model.parameters()).device
-    sync_free = device.type == "cuda"
+    # Under torchrun every rank must run the same batches: stops are decided together at the epoch's end.
+    together = distributed.active()
+    sync_free = device.type == "cuda" or together
     total = torch.zeros((), device=device) if sync_free else 0.0
     correct = torch.zeros((), device=device, dtype=torch.long)
     batch_losses = []
@@ -131,7 +133,7 @@ def run_epoch(model: nn.Module, optimizer, data, loss_fn: Loss, *, epoch: int, n
                 correct += loss_fn.correct(out.detach(), yb)
             if bar is not None:
                 bar.update()
-            if interrupt is not None and interrupt.raised:
+            if interrupt is not None and interrupt.raised and not together:
                 raise _Stop("interrupted", f"Training interrupted in epoch {epoch} after batch {i}/{len(data)}.")
     except KeyboardInterrupt:
         raise _Stop("interrupted", f"Training interrupted in epoch {epoch}, during batch {i}/{len(data)}.") from None
@@ -141,10 +143,12 @@ def run_epoch(model: nn.Module, optimizer, data, loss_fn: Loss, *, epoch: int, n
     if sync_free:
         losses = torch.stack(batch_losses).cpu()
         bad = (~torch.isfinite(losses)).nonzero()
-        if len(bad):
-            raise _Stop("non_finite_loss",
-                        _non_finite_message(float(losses[bad[0, 0]]), epoch, int(bad[0, 0]) + 1, optimizer))
+        if distributed.any_rank(len(bad) > 0, device):
+            value, batch = (float(losses[bad[0, 0]]), int(bad[0, 0]) + 1) if len(bad) else (math.nan, len(losses))
+            raise _Stop("non_finite_loss", _non_finite_message(value, epoch, batch, optimizer))
         total = float(total)
+    if together and distributed.any_rank(interrupt is not None and interrupt.raised, device):
+        raise _Stop("interrupted", f"Training interrupted at the end of epoch {epoch} (every process stops together).")
     total, correct, seen = distributed.sum_over_ranks(total, int(correct), seen, device)
     record = {"loss": total / seen}
     record["accuracy" if loss_fn.classifies else "rmse"] = correct / seen if loss_fn.classifies else math.sqrt(total / seen)
