@@ -4,10 +4,17 @@
 dsml's networks. See README.md.
 """
 
+from dsml.datasets import ImageDataset
 from dsml.facade import DSImage, DSTorch
 from dsml.history import History
 from dsml.models.cnn import SimpleCNN
 from dsml.models.dense import DenseNet
+from dsml.models.rnn import SequenceRNN
+from dsml.models.text import TextCNN, TextRNN
+from dsml.text import Vocabulary
 
-__all__ = ["DSImage", "DSTorch", "DenseNet", "History", "SimpleCNN"]
+__all__ = [
+    "DSImage", "DSTorch", "DenseNet", "History", "ImageDataset", "SequenceRNN", "SimpleCNN", "TextCNN", "TextRNN",
+    "Vocabulary",
+]
 __version__ = "0.1.0"

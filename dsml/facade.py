@@ -8,7 +8,8 @@ code are both easy to find.
 
 from __future__ import annotations
 
-from dsml import checkpoints, images, plots, scoring, training
+from dsml import checkpoints, images, plots, scoring, sequences, text, training
+from dsml import datasets, descent, inspection, plots_inside
 
 
 class DSImage:
@@ -21,6 +22,11 @@ class DSTorch:
     """Deep-learning helpers from the book, with their faults fixed."""
 
     load_image = staticmethod(images.load_image)
+    image_dataset = staticmethod(datasets.image_dataset)
+    load_text = staticmethod(text.load_text)
+    build_vocabulary = staticmethod(text.build_vocabulary)
+    embedding_matrix = staticmethod(text.embedding_matrix)
+    load_sequences = staticmethod(sequences.load_sequences)
     train = staticmethod(training.train)
     evaluate = staticmethod(training.evaluate)
     save = staticmethod(checkpoints.save)
@@ -39,6 +45,17 @@ class DSTorch:
     predict = staticmethod(scoring.predict)
     predict_proba = staticmethod(scoring.predict_proba)
     confusion_table = staticmethod(scoring.confusion_table)
+
+    # Looking inside: layers, hidden units, activations, mistakes, descent paths
+    summary = staticmethod(inspection.summary)
+    hidden_units = staticmethod(inspection.hidden_units)
+    plot_hidden_units = staticmethod(plots_inside.plot_hidden_units)
+    activations = staticmethod(inspection.activations)
+    plot_activations = staticmethod(plots_inside.plot_activations)
+    misclassified = staticmethod(inspection.misclassified)
+    plot_misclassified = staticmethod(plots_inside.plot_misclassified)
+    gradient_descent = staticmethod(descent.gradient_descent)
+    plot_gradient_descent = staticmethod(plots_inside.plot_gradient_descent)
 
     @staticmethod
     def confusion_matrix(model, X, y, cn=None, batch_size: int = scoring.EVAL_BATCH_SIZE):

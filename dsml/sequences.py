@@ -1,0 +1,127 @@
+"""Long tables of time steps -> padded sequence tensors ``(N, T, F)``.
+
+A sequence table has one row per (series, step): an ``id``, a ``step``,
+feature columns (``f0``, ``f1``, ...), the series' ``label`` and ``index``
+(``"train"``/``"test"``), repeated on each of its rows. ``load_sequences``
+stacks the series into one float32 tensor padded at the end with NaN, so
+each series' length travels inside the tensor and ``SequenceRNN`` reads it
+back without a separate lengths tensor.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import polars as pl
+import torch
+
+from dsml._checks import require_columns
+from dsml.images import encode_labels
+from dsml.text import train_test_rows
+
+
+def _feature_columns(df: pl.DataFrame, features: Sequence[str] | None, reserved: set[str]) -> list[str]:
+    if features is None:
+        features = [c for c in df.columns if c.startswith("f") and c not in reserved]
+        if not features:
+            raise ValueError(f"the table has no feature columns starting with 'f'. Its columns are: "
+                             f"{', '.join(repr(c) for c in df.columns)}. Pass features=[...].")
+    features = [features] if isinstance(features, str) else list(features)
+    require_columns(df, features, what="the sequence table")
+    wrong = [f"{c!r} ({df.schema[c]})" for c in features if not df.schema[c].is_numeric()]
+    if wrong:
+        raise TypeError(f"feature columns should be numeric; {', '.join(wrong)} are not. Convert them, e.g. "
+                        f"pl.col(name).cast(pl.Float32), or leave them out with features=[...].")
+    return features
+
+
+def _check_rows(df: pl.DataFrame, id: str, step: str, features: list[str], per_series: list[str]) -> None:
+    """Nulls; repeated (id, step) pairs; a label or index that changes within a series."""
+    rows = df.with_row_index("_row")
+    for column in [id, step, *per_series[:1], *features]:
+        nulls = rows.filter(pl.col(column).is_null())["_row"]
+        if len(nulls):
+            shown = ", ".join(map(str, nulls.head(5).to_list()))
+            raise ValueError(f"column {column!r} has {len(nulls)} null value(s), at row(s) {shown}. "
+                             "Drop or fill them first (e.g. .fill_null(strategy='forward')).")
+    repeated = rows.filter(pl.struct(id, step).is_duplicated())
+    if len(repeated):
+        first = repeated.head(4)
+        shown = "; ".join(f"row {r}: {id}={i!r}, {step}={s!r}" for r, i, s in first.select("_row", id, step).rows())
+        raise ValueError(f"{len(repeated)} rows repeat an ({id}, {step}) pair, so a series has two values "
+                         f"at one step: {shown}. Keep one row per pair, e.g. df.unique([{id!r}, {step!r}]).")
+    for column in per_series:
+        changing = df.group_by(id).agg(pl.col(column).n_unique().alias("n")).filter(pl.col("n") > 1)
+        if len(changing):
+            ids = ", ".join(repr(i) for i in changing[id].head(5).to_list())
+            raise ValueError(f"column {column!r} should be the same on every row of a series; it changes "
+                             f"within {len(changing)} series, e.g. {id} {ids}.")
+
+
+def load_sequences(
+    df: pl.DataFrame,
+    id: str = "id",
+    step: str = "step",
+    features: Sequence[str] | None = None,
+    label_name: str = "label",
+    index: str | None = "index",
+    max_length: int | None = None,
+    *,
+    seed: int = 0,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, np.ndarray]:
+    """Turn a long table of time steps into the book's seven objects, one row per series.
+
+    Args:
+        df: one row per (series, step), with the series' label and index on each row.
+        id: the column naming each series. Series come out in order of first appearance.
+        step: the column ordering the steps of a series (its values only
+            order the steps: gaps are not filled).
+        features: the feature columns; default every column whose name starts with ``"f"``.
+        label_name: the label column (int or str).
+        index: the ``"train"``/``"test"`` column. Without it, a split seeded by
+            ``seed`` and stratified by class holds out 20% of the series.
+        max_length: steps per series (default: the longest); longer series
+            keep their first ``max_length`` steps.
+        seed: seeds the split when there is no ``index`` column.
+
+    Returns:
+        ``X, X_train, X_test, y, y_train, y_test, cn``: float32 ``(N, T, F)``
+        sequences padded at the end with NaN, of every series and of the
+        train and test series; int64 class codes into ``cn``, the sorted labels.
+        To line predictions up with the series, use
+        ``df.unique(id, keep="first", maintain_order=True)``.
+
+    Example:
+        >>> vowels = pl.read_csv("data/japanese_vowels.csv", schema_overrides={"label": pl.Utf8})
+        >>> X, X_train, X_test, y, y_train, y_test, cn = DSTorch.load_sequences(vowels)
+        >>> X.shape  # 640 speakers' utterances, up to 29 steps, 12 coefficients
+        torch.Size([640, 29, 12])
+    """
+    require_columns(df, [id, step, label_name], what="the sequence table")
+    if len(df) == 0:
+        raise ValueError("the sequence table has no rows.")
+    has_index = index is not None and index in df.columns
+    features = _feature_columns(df, features, {id, step, label_name, index})
+    _check_rows(df, id, step, features, [label_name, *([index] if has_index else [])])
+    if max_length is not None and (not isinstance(max_length, int) or max_length < 1):
+        raise ValueError(f"max_length should be a whole number >= 1 (steps per series) or None. "
+                         f"Got {max_length!r}.")
+
+    series = df.unique(id, keep="first", maintain_order=True)  # one row per series, in order of appearance
+    order = series.select(pl.col(id), pl.int_range(pl.len()).alias("_series"))
+    steps = (
+        df.join(order, on=id, how="left")
+        .sort("_series", step)
+        .with_columns(pl.int_range(pl.len()).over("_series").alias("_position"))
+    )
+    longest = int(steps["_position"].max()) + 1
+    length = longest if max_length is None else max_length
+    steps = steps.filter(pl.col("_position") < length)
+    X = np.full((len(series), length, len(features)), np.nan, dtype=np.float32)
+    X[steps["_series"].to_numpy(), steps["_position"].to_numpy()] = steps.select(features).to_numpy()
+    X = torch.from_numpy(X)
+
+    y, cn = encode_labels(series[label_name])
+    train_rows, test_rows = train_test_rows(series, index, y, seed)
+    return X, X[train_rows], X[test_rows], y, y[train_rows], y[test_rows], cn

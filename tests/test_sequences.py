@@ -1,0 +1,128 @@
+"""load_sequences: long tables of steps -> NaN-padded (N, T, F) tensors, and the shipped JapaneseVowels."""
+
+import math
+
+import numpy as np
+import polars as pl
+import pytest
+import torch
+
+from dsml import DSTorch, SequenceRNN
+from dsml.sequences import load_sequences
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """One thread: small models gain little from two, and threads stall when other jobs share the cores."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture
+def steps():
+    """Three series (ids 'b', 'a', 'c' in order of appearance), lengths 3, 2, 1, rows shuffled within series."""
+    return pl.DataFrame({
+        "id": ["b", "b", "a", "b", "a", "c"],
+        "step": [2, 0, 1, 1, 0, 5],
+        "f0": [3.0, 1.0, 20.0, 2.0, 10.0, 7.0],
+        "f1": [-3.0, -1.0, -20.0, -2.0, -10.0, -7.0],
+        "label": ["x", "x", "y", "x", "y", "x"],
+        "index": ["train", "train", "test", "train", "test", "train"],
+    })
+
+
+def by_hand(df, features):
+    """The expected tensor, built one series at a time with plain Python."""
+    ids = list(dict.fromkeys(df["id"].to_list()))
+    series = [sorted((r["step"], [r[f] for f in features]) for r in df.to_dicts() if r["id"] == i) for i in ids]
+    longest = max(len(s) for s in series)
+    out = [[values for _, values in s] + [[math.nan] * len(features)] * (longest - len(s)) for s in series]
+    return torch.tensor(out, dtype=torch.float32)
+
+
+def test_series_are_stacked_in_order_of_appearance_and_padded_with_nan(steps):
+    X, X_train, X_test, y, y_train, y_test, cn = load_sequences(steps)
+    assert X.shape == (3, 3, 2) and X.dtype == torch.float32
+    assert torch.equal(X.nan_to_num(-99), by_hand(steps, ["f0", "f1"]).nan_to_num(-99))
+    assert X[0, :, 0].tolist() == [1.0, 2.0, 3.0]  # series 'b' sorted by step
+    assert torch.isnan(X[1, 2]).all() and torch.isnan(X[2, 1:]).all()
+    assert list(cn) == ["x", "y"] and y.tolist() == [0, 1, 0]
+    assert torch.equal(X_train.nan_to_num(-99), X[[0, 2]].nan_to_num(-99)) and y_train.tolist() == [0, 0]
+    assert torch.equal(X_test.nan_to_num(-99), X[[1]].nan_to_num(-99)) and y_test.tolist() == [1]
+
+
+def test_features_max_length_and_names(steps):
+    df = steps.rename({"f0": "a0", "f1": "a1", "id": "speaker", "step": "t", "label": "vowel"})
+    X = load_sequences(df, id="speaker", step="t", features=["a1"], label_name="vowel", max_length=2)[0]
+    assert X.shape == (3, 2, 1)
+    assert X[0, :, 0].tolist() == [-1.0, -2.0]  # the first two steps of series 'b'
+
+
+def test_without_index_column_a_seeded_stratified_split():
+    df = pl.DataFrame({"id": np.repeat(np.arange(20), 2), "step": np.tile([0, 1], 20),
+                       "f0": np.arange(40, dtype=float), "label": np.repeat([0] * 10 + [1] * 10, 2)})
+    _, X_train, X_test, _, y_train, y_test, _ = load_sequences(df)
+    assert len(X_train) == 16 and len(X_test) == 4 and y_test.tolist().count(0) == 2
+    again = load_sequences(df)
+    assert torch.equal(again[2], X_test)
+
+
+def test_repeated_id_step_pairs_are_named(steps):
+    df = pl.concat([steps, steps[2:3]])
+    with pytest.raises(ValueError, match=r"2 rows repeat an \(id, step\) pair.*row 2: id='a', step=1"):
+        load_sequences(df)
+
+
+def test_non_numeric_features_are_named(steps):
+    df = steps.with_columns(f1=pl.col("f1").cast(pl.Utf8))
+    with pytest.raises(TypeError, match=r"feature columns should be numeric; 'f1' \(String\)"):
+        load_sequences(df)
+
+
+def test_null_features_name_the_column_and_rows(steps):
+    df = steps.with_columns(f0=pl.when(pl.col("step") == 1).then(None).otherwise(pl.col("f0")))
+    with pytest.raises(ValueError, match=r"column 'f0' has 2 null value\(s\), at row\(s\) 2, 3"):
+        load_sequences(df)
+
+
+def test_label_must_not_change_within_a_series(steps):
+    df = steps.with_columns(label=pl.when(pl.col("step") == 2).then(pl.lit("y")).otherwise(pl.col("label")))
+    with pytest.raises(ValueError, match="column 'label' should be the same on every row of a series.*id 'b'"):
+        load_sequences(df)
+
+
+def test_missing_columns_are_named(steps):
+    with pytest.raises(ValueError, match="has no column 'speaker'"):
+        load_sequences(steps, id="speaker")
+    with pytest.raises(ValueError, match="no feature columns starting with 'f'"):
+        load_sequences(steps.rename({"f0": "a", "f1": "b"}))
+
+
+# --- the shipped JapaneseVowels table -----------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def vowels():
+    return pl.read_csv("data/japanese_vowels.csv", schema_overrides={"label": pl.Utf8})
+
+
+def test_japanese_vowels_loads_with_lengths_inside_the_tensor(vowels):
+    X, X_train, X_test, y, y_train, y_test, cn = DSTorch.load_sequences(vowels)
+    assert X.shape == (640, 29, 12) and len(X_train) == 270 and len(X_test) == 370
+    assert list(cn) == [str(k) for k in range(1, 10)]
+    lengths = (~torch.isnan(X).all(dim=2)).sum(dim=1)
+    expected = vowels.group_by("id", maintain_order=True).len()["len"].to_list()
+    assert lengths.tolist() == expected and min(expected) == 7 and max(expected) == 29
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_sequence_rnn_learns_japanese_vowels_well_above_chance(vowels, cell):
+    X, X_train, X_test, y, y_train, y_test, cn = DSTorch.load_sequences(vowels)
+    torch.manual_seed(0)
+    model = SequenceRNN(12, len(cn), cell=cell)
+    DSTorch.train(model, torch.optim.Adam(model.parameters(), lr=3e-3), X_train, y_train,
+                  num_epochs=15, batch_size=32, seed=0, verbose=False)
+    majority = float(torch.bincount(y_test).max()) / len(y_test)
+    accuracy = DSTorch.score_image(model, X_test, y_test, cn)
+    assert accuracy >= 0.8 > majority + 0.5, accuracy
