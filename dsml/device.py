@@ -33,3 +33,25 @@ def to_device(x: torch.Tensor, device: torch.device) -> torch.Tensor:
     if x.device == device:
         return x
     return x.to(device, non_blocking=x.is_pinned())
+
+
+def fits_on_device(nbytes: int, device: torch.device, free_bytes: int | None = None, share: float = 0.5) -> bool:
+    """Whether ``nbytes`` of data may live on ``device``: a GPU with that much under ``share`` of its free memory."""
+    if device.type != "cuda":
+        return False
+    if free_bytes is None:
+        free_bytes, _ = torch.cuda.mem_get_info(device)
+    return nbytes <= share * free_bytes
+
+
+def move_if_fits(tensors: list, device: torch.device, free_bytes: int | None = None) -> list:
+    """Move CPU tensors to a GPU once, when they fit in half its free memory; otherwise leave them.
+
+    Batches of tensors already on the GPU are gathered there, with no copy
+    per batch; tensors left on the CPU are copied batch by batch instead.
+    """
+    present = [t for t in tensors if isinstance(t, torch.Tensor) and t.device != device]
+    nbytes = sum(t.numel() * t.element_size() for t in present)
+    if not present or not fits_on_device(nbytes, device, free_bytes):
+        return tensors
+    return [t.to(device) if isinstance(t, torch.Tensor) else t for t in tensors]

@@ -24,7 +24,7 @@ from torch import nn
 from dsml import checkpoints, distributed
 from dsml._checks import as_tensor, require_enough_outputs, require_labels, require_rows, require_same_length
 from dsml.batches import batches, is_dataset
-from dsml.device import pick_device
+from dsml.device import move_if_fits, pick_device
 from dsml.history import History
 from dsml.losses import Loss, resolve_loss
 from dsml.scoring import EVAL_BATCH_SIZE, forward
@@ -331,6 +331,8 @@ def train(
     X_train, y_train, X_valid, y_valid = _validation(X_train, y_train, X_valid, y_valid, valid_fraction, seed)
     has_valid = X_valid is not None
 
+    if not is_dataset(X_train):
+        X_train, y_train, X_valid, y_valid = move_if_fits([X_train, y_train, X_valid, y_valid], device)
     generator = torch.Generator().manual_seed(seed) if seed is not None else None
     run = distributed.setup(model, device)
     data = batches(X_train, y_train, batch_size, device=device, shuffle=True, generator=generator,

@@ -373,3 +373,25 @@ def test_chapter_13_reaches_the_books_accuracy(mnist, capsys):
     assert len(capsys.readouterr().out.splitlines()) == 20
     assert DSTorch.score_image(model, X_train, y_train, cn) >= 0.98
     assert DSTorch.score_image(model, X_test, y_test, cn) >= 0.80
+
+
+def test_tensors_that_fit_go_to_the_gpu_once():
+    from dsml.device import fits_on_device, move_if_fits
+
+    cpu, gpu = torch.device("cpu"), torch.device("cuda")
+    X, y = torch.zeros(100, 10), torch.zeros(100, dtype=torch.long)  # 4,000 + 800 bytes
+    assert fits_on_device(4800, gpu, free_bytes=10_000)
+    assert not fits_on_device(4800, gpu, free_bytes=9_000)  # more than half the free memory
+    assert not fits_on_device(1, cpu, free_bytes=10**9)
+    assert move_if_fits([X, y, None], cpu, free_bytes=10**9)[0] is X
+    assert move_if_fits([X, y, None], gpu, free_bytes=9_000)[0] is X  # too big: batches are copied instead
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_move_if_fits_moves_small_tensors_to_the_gpu():
+    from dsml.device import move_if_fits
+
+    X, y = torch.zeros(100, 10), torch.zeros(100, dtype=torch.long)
+    moved = move_if_fits([X, y, None], torch.device("cuda"))
+    assert moved[0].is_cuda and moved[1].is_cuda and moved[2] is None
