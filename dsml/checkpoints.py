@@ -86,7 +86,7 @@ def load_classes(path: str | Path):
     return _read(path).get("cn")
 
 
-def save_training_state(path, model, optimizer, scheduler, *, epoch: int, best: float, best_model, history) -> None:
+def save_training_state(path, model, optimizer, scheduler, *, epoch: int, best_model, history) -> None:
     """Write everything needed to resume training after ``epoch``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -95,7 +95,6 @@ def save_training_state(path, model, optimizer, scheduler, *, epoch: int, best: 
         "model_class": type(_unwrap(model)).__name__,
         "optimizer": optimizer.state_dict(),
         "epoch": epoch,
-        "best": best,
         "history": history,
     }
     if best_model is not None:
@@ -110,8 +109,15 @@ def load_training_state(path, model, optimizer, scheduler) -> dict:
     state = _read(path)
     if "optimizer" not in state:
         raise ValueError(f"{str(path)!r} holds weights only, not a training state to resume from.")
-    _unwrap(model).load_state_dict(state["model"])
-    optimizer.load_state_dict(state["optimizer"])
+    try:
+        _unwrap(model).load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+    except (RuntimeError, ValueError, KeyError) as err:
+        raise ValueError(
+            f"the training state in {str(path)!r} does not fit this {type(_unwrap(model)).__name__} and "
+            f"optimizer (it was saved from a {state.get('model_class', 'another network')}): "
+            f"{str(err).splitlines()[0]}. Delete it or pass resume=False to start afresh."
+        ) from None
     if scheduler is not None and "scheduler" in state:
         scheduler.load_state_dict(state["scheduler"])
     return state

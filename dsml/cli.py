@@ -122,13 +122,15 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    warnings.simplefilter("default")
-    warnings.formatwarning = lambda msg, cat, *a, **k: f"dsml: warning: {msg}\n"
-    try:
-        return args.run(args)
-    except (FileNotFoundError, PermissionError, ValueError) as err:
-        print(f"dsml: error: {err}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("dsml: interrupted", file=sys.stderr)
-        return 130
+    with warnings.catch_warnings():
+        warnings.simplefilter("default")
+        # One line per warning, like the errors; showwarning is restored when the block ends.
+        warnings.showwarning = lambda msg, cat, *a, **k: print(f"dsml: warning: {msg}", file=sys.stderr)
+        try:
+            return args.run(args)
+        except (FileNotFoundError, PermissionError, ValueError) as err:
+            print(f"dsml: error: {err}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:
+            print("dsml: interrupted", file=sys.stderr)
+            return 130

@@ -38,7 +38,13 @@ class Loss:
         if self.fn is not None:
             return self.fn(out, y)
         if self.kind == "multiclass":
-            return F.cross_entropy(out, y)
+            try:
+                return F.cross_entropy(out, y)
+            except IndexError:  # a class code beyond the outputs: explain it instead of torch's message
+                raise ValueError(
+                    f"a row has class code {int(y.max())}, but the model gives only {out.shape[1]} outputs per row. "
+                    f"Make its last layer nn.Linear(..., {int(y.max()) + 1}) or more."
+                ) from None
         if self.kind == "binary":
             return F.binary_cross_entropy_with_logits(out.reshape(y.shape), y.to(out.dtype))
         return F.mse_loss(out.reshape(y.shape), y.to(out.dtype))

@@ -114,14 +114,20 @@ def score(model: nn.Module, X, y=None, cn=None, batch_size: int = EVAL_BATCH_SIZ
     return float((predicted_codes(outputs) == y).double().mean())
 
 
-def _names(codes: torch.Tensor, cn) -> pl.Series | np.ndarray:
-    codes = codes.numpy()
+def check_codes(codes: torch.Tensor, k: int, what: str) -> None:
+    """Raise ``ValueError`` when a class code is ``k`` or more (only ``k`` class names)."""
+    if len(codes) and int(codes.max()) >= k:
+        raise ValueError(
+            f"{what} has class code {int(codes.max())}, but there are only {k} class names (codes 0 to {k - 1}). "
+            "Use the cn that came with these labels from load_image/load_text."
+        )
+
+
+def _names(codes: torch.Tensor, cn, what: str) -> pl.Series | np.ndarray:
     if cn is None:
-        return codes
-    cn = np.asarray(cn)
-    if codes.size and codes.max() >= len(cn):
-        raise ValueError(f"the model predicted class code {int(codes.max())} but cn has only {len(cn)} class names.")
-    return cn[codes]
+        return codes.numpy()
+    check_codes(codes, len(cn), what)
+    return np.asarray(cn)[codes.numpy()]
 
 
 def predict(model: nn.Module, X, y=None, cn=None, batch_size: int = EVAL_BATCH_SIZE) -> pl.DataFrame:
@@ -135,8 +141,8 @@ def predict(model: nn.Module, X, y=None, cn=None, batch_size: int = EVAL_BATCH_S
     outputs, y = collect_outputs(model, X, y, batch_size)
     if cn is not None:
         require_enough_outputs(_num_classes(outputs), len(cn))
-    columns = {} if y is None else {"target_": _names(require_labels(y), cn)}
-    columns["prediction_"] = _names(predicted_codes(outputs), cn)
+    columns = {} if y is None else {"target_": _names(require_labels(y), cn, "y")}
+    columns["prediction_"] = _names(predicted_codes(outputs), cn, "the model's prediction")
     return pl.DataFrame(columns)
 
 
@@ -151,8 +157,8 @@ def predict_proba(model: nn.Module, X, y=None, cn=None, batch_size: int = EVAL_B
     probs = probabilities(outputs)
     names = [str(c) for c in (cn if cn is not None else range(probs.shape[1]))]
     require_enough_outputs(probs.shape[1], len(names))
-    columns = {} if y is None else {"target_": _names(require_labels(y), cn)}
-    columns["prediction_"] = _names(predicted_codes(outputs), cn)
+    columns = {} if y is None else {"target_": _names(require_labels(y), cn, "y")}
+    columns["prediction_"] = _names(predicted_codes(outputs), cn, "the model's prediction")
     columns["prob_pred_"] = probs.max(dim=1).values.numpy()
     for j, name in enumerate(names):
         columns[name] = probs[:, j].numpy()
@@ -172,7 +178,10 @@ def confusion_table(model: nn.Module, X, y=None, cn=None, batch_size: int = EVAL
     y = require_labels(y)
     k = len(cn) if cn is not None else max(_num_classes(outputs), int(y.max()) + 1)
     require_enough_outputs(_num_classes(outputs), k)
-    counts = torch.bincount(y * k + predicted_codes(outputs), minlength=k * k).reshape(k, k)
+    predicted = predicted_codes(outputs)
+    check_codes(y, k, "y")
+    check_codes(predicted, k, "the model's prediction")
+    counts = torch.bincount(y * k + predicted, minlength=k * k).reshape(k, k)
     names = np.asarray(cn) if cn is not None else np.arange(k)
     return pl.DataFrame({
         "target_": np.repeat(names, k),

@@ -172,7 +172,6 @@ def evaluate(model: nn.Module, X, y=None, loss_fn: Loss | None = None, batch_siz
         ``{"val_loss": ..., "val_accuracy": ...}`` (keys start with ``prefix``).
     """
     device = next(model.parameters()).device
-    loss_fn = loss_fn or resolve_loss(None, as_tensor(y, "y") if y is not None else None, None)
     was_training = model.training
     model.eval()
     total, correct, seen = 0.0, 0, 0
@@ -180,6 +179,8 @@ def evaluate(model: nn.Module, X, y=None, loss_fn: Loss | None = None, batch_siz
         with torch.inference_mode():
             for xb, yb in batches(X, y, batch_size, device=device):
                 out = forward(model, xb)
+                if loss_fn is None:  # picked from the first batch: class codes or floats, 1 or K outputs
+                    loss_fn = resolve_loss(None, yb, out.shape[1] if out.ndim > 1 else 1)
                 total += float(loss_fn(out, yb)) * len(yb)
                 if loss_fn.classifies:
                     correct += int(loss_fn.correct(out, yb))
@@ -225,9 +226,19 @@ def _first_batch_checks(model, X_train, y_train, loss, device) -> Loss:
             "Use y.long() for classes, or loss='mse' for numeric targets."
         )
     if loss_fn.kind == "multiclass" and y_train is not None:
-        require_labels(y_train, "y_train")
         require_enough_outputs(num_outputs, int(y_train.max()) + 1)
+    if loss_fn.kind == "binary" and y_train is not None and int(y_train.max()) > 1:
+        raise ValueError(
+            f"the model gives 1 output per row, which means two classes (codes 0 and 1), but y_train has "
+            f"codes up to {int(y_train.max())}. Give the model one output per class: nn.Linear(..., {int(y_train.max()) + 1})."
+        )
     return loss_fn
+
+
+def _targets(y, name: str) -> torch.Tensor:
+    """``y`` as a tensor; integer class codes (int32, uint8, numpy...) become int64, as the losses need."""
+    y = as_tensor(y, name)
+    return y if y.dtype.is_floating_point else require_labels(y, name)
 
 
 def _validation(X_train, y_train, X_valid, y_valid, valid_fraction, seed):
@@ -237,6 +248,11 @@ def _validation(X_train, y_train, X_valid, y_valid, valid_fraction, seed):
     if (X_valid is None) != (y_valid is None) and not is_dataset(X_valid):
         raise ValueError("pass both X_valid and y_valid (or neither).")
     if valid_fraction is None:
+        if X_valid is not None and not is_dataset(X_valid):
+            X_valid = as_tensor(X_valid, "X_valid")
+            y_valid = _targets(y_valid, "y_valid")
+            require_rows(X_valid, "X_valid")
+            require_same_length(X_valid, y_valid, "X_valid", "y_valid")
         return X_train, y_train, X_valid, y_valid
     if is_dataset(X_train):
         raise ValueError("valid_fraction works with tensors; for a Dataset pass X_valid (another Dataset).")
@@ -321,7 +337,7 @@ def train(
         X_train = as_tensor(X_train, "X_train")
         if y_train is None:
             raise ValueError("train needs y_train with the tensor X_train (or pass a Dataset of (x, y) pairs).")
-        y_train = as_tensor(y_train, "y_train")
+        y_train = _targets(y_train, "y_train")
         require_same_length(X_train, y_train, "X_train", "y_train")
     require_rows(X_train, "X_train")
     if not isinstance(num_epochs, int) or num_epochs < 1:
@@ -342,18 +358,20 @@ def train(
     scaler = torch.amp.GradScaler("cuda") if amp and device.type == "cuda" else None
     say = print if verbose and run.is_main else (lambda *a, **k: None)
 
+    monitor = "val_loss" if has_valid else "loss"
+    keep_best = restore_best and (has_valid or patience is not None)
     history = History()
-    start_epoch, best = 1, math.inf
+    start_epoch, best, since_best = 1, math.inf, 0
     best_state = None
     if checkpoint is not None and resume and Path(checkpoint).exists():
         state = checkpoints.load_training_state(checkpoint, model, optimizer, scheduler)
         history = History(state["history"])
-        start_epoch, best = state["epoch"] + 1, state["best"]
-        best_state = state.get("best_model")
+        start_epoch, best_state = state["epoch"] + 1, state.get("best_model")
+        if history.records:  # the best epoch and the epochs since are read off the history
+            best_record = min(history.records, key=lambda r: r.get(monitor, math.inf))
+            best, history.best_epoch = best_record.get(monitor, math.inf), best_record["epoch"]
+            since_best = history.records[-1]["epoch"] - history.best_epoch
         say(f"Resumed from {checkpoint} after epoch {state['epoch']}.")
-    monitor = "val_loss" if has_valid else "loss"
-    keep_best = restore_best and (has_valid or patience is not None)
-    since_best = 0
 
     with _InterruptFlag() as interrupt:
         for epoch in range(start_epoch, num_epochs + 1):
@@ -388,7 +406,7 @@ def train(
                 since_best += 1
             if checkpoint is not None and run.is_main:
                 checkpoints.save_training_state(checkpoint, model, optimizer, scheduler, epoch=epoch,
-                                                best=best, best_model=best_state, history=history.records)
+                                                best_model=best_state, history=history.records)
             if patience is not None and since_best >= patience:
                 history.stop_reason = "early_stopping"
                 say(f"Early stopping after epoch {epoch}: {monitor} has not improved for {patience} epochs "

@@ -130,3 +130,22 @@ def test_outputs_leave_the_device_per_batch(data):
     X, y, _ = data
     outputs, targets = collect_outputs(Recorder(), X, y, batch_size=100)
     assert outputs.shape == (1300, 3) and outputs.device.type == "cpu" and torch.equal(targets, y)
+
+
+def test_codes_beyond_the_class_names_are_named(data):
+    X, y, cn = data
+
+    class AlwaysFive(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = nn.Parameter(torch.zeros(1))
+
+        def forward(self, x):
+            out = torch.zeros(len(x), 6)
+            out[:, 5] = 1
+            return out + self.w
+
+    with pytest.raises(ValueError, match="the model's prediction has class code 5, but there are only 3"):
+        DSTorch.confusion_table(AlwaysFive(), X, y, cn)
+    with pytest.raises(ValueError, match="y has class code 2, but there are only 2 class names"):
+        DSTorch.predict(Recorder(), X, y, cn[:2])

@@ -395,3 +395,62 @@ def test_move_if_fits_moves_small_tensors_to_the_gpu():
     X, y = torch.zeros(100, 10), torch.zeros(100, dtype=torch.long)
     moved = move_if_fits([X, y, None], torch.device("cuda"))
     assert moved[0].is_cuda and moved[1].is_cuda and moved[2] is None
+
+
+def test_int32_and_numpy_class_codes_work(blobs):
+    X, y, Xv, yv = blobs
+    model = small_net()
+    history = DSTorch.train(model, optim.Adam(model.parameters()), X, y.int(), num_epochs=1,
+                            X_valid=Xv, y_valid=yv.numpy().astype("int32"), verbose=False)
+    assert len(history) == 1
+
+
+def test_one_output_with_three_classes(blobs):
+    X, y, _, _ = blobs
+    model = small_net(outputs=1)
+    with pytest.raises(ValueError, match="1 output per row.*codes up to 2.*nn.Linear\\(..., 3\\)"):
+        DSTorch.train(model, optim.Adam(model.parameters()), X, y)
+
+
+def test_a_dataset_with_codes_beyond_the_outputs(blobs):
+    from torch.utils.data import TensorDataset
+
+    X, y, _, _ = blobs
+    model = small_net(outputs=2)
+    with pytest.raises(ValueError, match="class code 2, but the model gives only 2 outputs"):
+        DSTorch.train(model, optim.Adam(model.parameters()), TensorDataset(X, y), verbose=False)
+
+
+def test_an_empty_validation_set(blobs):
+    X, y, Xv, yv = blobs
+    model = small_net()
+    with pytest.raises(ValueError, match="X_valid has no rows"):
+        DSTorch.train(model, optim.Adam(model.parameters()), X, y, X_valid=Xv[:0], y_valid=yv[:0])
+
+
+def test_evaluate_a_binary_model(blobs):
+    X, y, _, _ = blobs
+    record = DSTorch.evaluate(small_net(outputs=1), X, (y == 0).long())
+    assert set(record) == {"val_loss", "val_accuracy"}
+
+
+def test_resuming_keeps_the_best_epoch_and_patience(blobs, tmp_path, capsys):
+    X, y, Xv, yv = blobs
+    path = tmp_path / "ckpt.pt"
+    model = small_net()
+    first = DSTorch.train(model, optim.Adam(model.parameters(), lr=0.01), X, y, num_epochs=4, X_valid=Xv,
+                          y_valid=yv, checkpoint=path, seed=1, verbose=False)
+    model2 = small_net()
+    resumed = DSTorch.train(model2, optim.Adam(model2.parameters(), lr=0.01), X, y, num_epochs=4, X_valid=Xv,
+                            y_valid=yv, checkpoint=path, resume=True, seed=1, verbose=False)
+    assert resumed.best_epoch == first.best_epoch
+
+
+def test_resuming_from_another_network(blobs, tmp_path):
+    X, y, Xv, yv = blobs
+    path = tmp_path / "ckpt.pt"
+    model = small_net()
+    DSTorch.train(model, optim.Adam(model.parameters()), X, y, num_epochs=1, checkpoint=path, verbose=False)
+    other = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3))
+    with pytest.raises(ValueError, match="does not fit this Sequential"):
+        DSTorch.train(other, optim.Adam(other.parameters()), X, y, num_epochs=2, checkpoint=path, resume=True)
