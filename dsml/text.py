@@ -210,12 +210,15 @@ def _check_pad_idx(pad_idx: int, key_to_index: dict, index_to_key) -> None:
 
 
 def encode(token_lists: list[list[str]], key_to_index: dict, max_length: int, pad_idx: int,
-           unknown_id: int | None) -> np.ndarray:
-    """Token lists -> an int64 ``(N, max_length)`` array, right-padded with ``pad_idx``.
+           unknown_id: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """Token lists -> an int64 ``(N, max_length)`` array, right-padded with ``pad_idx``, and each row's length.
 
     ``unknown_id=None`` skips unknown tokens (before cutting to ``max_length``).
+    The lengths count the ids written, so a real word that shares its id with
+    the padding (gensim's id 0) still counts.
     """
     X = np.full((len(token_lists), max_length), pad_idx, dtype=np.int64)
+    lengths = np.zeros(len(token_lists), dtype=np.int64)
     get = key_to_index.get
     for i, tokens in enumerate(token_lists):
         if unknown_id is None:
@@ -223,14 +226,15 @@ def encode(token_lists: list[list[str]], key_to_index: dict, max_length: int, pa
         else:
             ids = [get(t, unknown_id) for t in tokens[:max_length]]
         X[i, : len(ids)] = ids
-    return X
+        lengths[i] = len(ids)
+    return X, lengths
 
 
-def _warn_empty(X: np.ndarray, pad_idx: int, train_rows: torch.Tensor) -> None:
-    empty = np.flatnonzero((X == pad_idx).all(axis=1)).tolist()
+def _warn_empty(lengths: np.ndarray, train_rows: torch.Tensor) -> None:
+    empty = np.flatnonzero(lengths == 0).tolist()
     if not empty:
         return
-    if len(empty) == len(X) or (len(train_rows) and set(train_rows.tolist()) <= set(empty)):
+    if len(empty) == len(lengths) or (len(train_rows) and set(train_rows.tolist()) <= set(empty)):
         raise ValueError(
             "every row (or every training row) is all padding: no token is in the vocabulary. Check that "
             "the tokens are made the same way as the vocabulary's words (e.g. lower-cased)."
@@ -369,7 +373,7 @@ def load_text(
     key_to_index, index_to_key, unk = _model_lookup(model)
     _check_pad_idx(pad_idx, key_to_index, index_to_key)
     unknown_id = None if unknown_policy == "drop" else pad_idx if unknown_policy == "pad" or unk is None else unk
-    X = encode(token_lists, key_to_index, max_length, pad_idx, unknown_id)
-    _warn_empty(X, pad_idx, train_rows)
+    X, lengths = encode(token_lists, key_to_index, max_length, pad_idx, unknown_id)
+    _warn_empty(lengths, train_rows)
     X = torch.from_numpy(X)
     return X, X[train_rows], X[test_rows], y, y[train_rows], y[test_rows], cn
