@@ -107,7 +107,7 @@ def explain_forward_error(model: torch.nn.Module, shape: tuple[int, ...], err: E
         )
     elif len(shape) == 2 and first_conv is not None:
         hint = (
-            f" The model starts with a convolution, which needs images (N, C, H, W), "
+            " The model starts with a convolution, which needs images (N, C, H, W), "
             "not flat rows: load the images with flatten=False."
         )
     elif first_linear is not None and len(shape) == 2 and first_linear.in_features != shape[1]:

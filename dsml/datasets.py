@@ -10,18 +10,15 @@ same row, and torchvision transforms can resize or augment it on the way.
 
 from __future__ import annotations
 
-import warnings
 from collections import Counter
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 import polars as pl
 import torch
 from torch.utils.data import Dataset
 
-from dsml._checks import require_columns, require_no_nulls
-from dsml.images import _check_headers, decode, encode_labels, image_headers, split_masks
+from dsml.images import _check_headers, decode, encode_labels, image_headers, image_table
 
 
 class ImageDataset(Dataset):
@@ -144,13 +141,7 @@ def image_dataset(
         ...               num_workers=2)
         >>> DSTorch.score_image(model, test_ds, None, cn)
     """
-    require_columns(df, [label_name, filepath, index])
-    require_no_nulls(df, label_name)
-    require_no_nulls(df, filepath)
-    train_mask, test_mask = split_masks(df, index)
-    if not train_mask.any():
-        warnings.warn(f"no row has {index} == 'train': train_ds is empty.", stacklevel=2)
-    paths = [str(Path(p)) for p in df[filepath].cast(pl.Utf8).to_list()]
+    paths, train_mask, test_mask = image_table(df, label_name, filepath, index, "train_ds is")
     if not paths:
         raise ValueError("the table has no rows, so there are no images.")
     headers = image_headers(paths)

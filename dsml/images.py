@@ -248,21 +248,6 @@ def image_headers(paths: list[str]) -> list[tuple[tuple[int, int], str]]:
     return headers
 
 
-def scan_images(paths: list[str], size: tuple[int, int] | None = None) -> tuple[str, tuple[int, int]]:
-    """Read every image header; return the common mode and ``(H, W)``.
-
-    Raises:
-        FileNotFoundError: an image is missing (its row and path are named).
-        ValueError: an image is unreadable, or images differ in size and no
-            ``size`` was given (each size is listed with a path).
-    """
-    headers = image_headers(paths)
-    sizes = [s for s, _ in headers]
-    mode = _check_headers(paths, sizes, Counter(m for _, m in headers), size is None, stacklevel=3)
-    hw = size if size is not None else (sizes[0][1], sizes[0][0])
-    return mode, hw
-
-
 def _fill(out: np.ndarray, paths: list[str], lo: int, hi: int, mode: str, resize: bool) -> list:
     """Decode rows ``lo:hi`` into ``out``, one read of each file.
 
@@ -381,7 +366,7 @@ def read_images(paths: list[str], size: tuple[int, int] | None = None) -> np.nda
 
     One pass over the files: the first image's header sets the expected size
     and mode, and each worker reports the rows that differ (which then give
-    the same errors and warnings as ``scan_images``).
+    the same errors and warnings as ``_check_headers``).
     """
     if not paths:
         raise ValueError("the table has no rows, so there are no images to load.")
@@ -416,7 +401,7 @@ def encode_labels(labels: pl.Series) -> tuple[torch.Tensor, np.ndarray]:
     return torch.from_numpy(codes.astype(np.int64).reshape(-1)), cn
 
 
-def split_masks(df: pl.DataFrame, index: str) -> tuple[np.ndarray, np.ndarray]:
+def split_masks(df: pl.DataFrame, index: str, stacklevel: int = 3) -> tuple[np.ndarray, np.ndarray]:
     """Boolean train/test row masks from the ``index`` column, checking its values.
 
     A value that looks like a misspelt split (``"Train"``, ``" test"``) is an
@@ -438,9 +423,26 @@ def split_masks(df: pl.DataFrame, index: str) -> tuple[np.ndarray, np.ndarray]:
         warnings.warn(
             f"column {index!r} has values other than 'train' and 'test': {listed}. "
             "Those rows are in X and y but in neither X_train nor X_test.",
-            stacklevel=3,
+            stacklevel=stacklevel,
         )
     return (values == "train").fill_null(False).to_numpy(), (values == "test").fill_null(False).to_numpy()
+
+
+def image_table(df: pl.DataFrame, label_name: str, filepath: str, index: str, empty_train: str
+                ) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """Check an image table; return its file paths and train/test row masks.
+
+    Shared by ``load_image`` and ``datasets.image_dataset``: the columns
+    exist, labels and paths are not null, the index values are train/test
+    (warning otherwise, and when no row is for training).
+    """
+    require_columns(df, [label_name, filepath, index])
+    require_no_nulls(df, label_name)
+    require_no_nulls(df, filepath)
+    train_mask, test_mask = split_masks(df, index, stacklevel=4)
+    if not train_mask.any():
+        warnings.warn(f"no row has {index} == 'train': {empty_train} empty.", stacklevel=3)
+    return [str(Path(p)) for p in df[filepath].cast(pl.Utf8).to_list()], train_mask, test_mask
 
 
 def load_image(
@@ -474,13 +476,7 @@ def load_image(
         >>> X.shape
         torch.Size([1000, 784])
     """
-    require_columns(df, [label_name, filepath, index])
-    require_no_nulls(df, label_name)
-    require_no_nulls(df, filepath)
-    train_mask, test_mask = split_masks(df, index)
-    if not train_mask.any():
-        warnings.warn(f"no row has {index} == 'train': X_train and y_train are empty.", stacklevel=2)
-    paths = [str(Path(p)) for p in df[filepath].cast(pl.Utf8).to_list()]
+    paths, train_mask, test_mask = image_table(df, label_name, filepath, index, "X_train and y_train are")
     X = to_tensor(read_images(paths, size), scale=scale, flatten=flatten)
     y, cn = encode_labels(df[label_name])
     train_rows = torch.from_numpy(np.flatnonzero(train_mask))
