@@ -32,7 +32,7 @@ from PIL import Image
 from benchmarks._common import (add_common_args, apply_common_args, fashion_20k, machine, print_table, side_by_side,
                                 time_table)
 from benchmarks._memory import peak_extra_mb
-from dsml import DSTorch, images
+from dsml import DSTorch, decoding
 
 
 def book_load_image(df: pl.DataFrame, label_name="label", filepath="filepath", index="index"):
@@ -57,22 +57,22 @@ def dsml_setup(csv: str):
 
 
 def strategies(paths: list[str]) -> dict:
-    """The three ways of running ``images._fill`` over every file (the CPUs' worth of chunks)."""
-    n, jobs = len(paths), images._cpus()
+    """The three ways of running ``decoding._fill`` over every file (the CPUs' worth of chunks)."""
+    n, jobs = len(paths), decoding._cpus()
     bounds = np.linspace(0, n, jobs + 1).astype(int)
     chunks = list(zip(bounds[:-1], bounds[1:]))
 
     def sequential():
-        images._fill(np.empty((n, 28, 28, 1), np.uint8), paths, 0, n, "L", False)
+        decoding._fill(np.empty((n, 28, 28, 1), np.uint8), paths, 0, n, "L", False)
 
     def threads():
         out = np.empty((n, 28, 28, 1), np.uint8)
         with ThreadPoolExecutor(jobs) as pool:
-            list(pool.map(lambda c: images._fill(out, paths, c[0], c[1], "L", False), chunks))
+            list(pool.map(lambda c: decoding._fill(out, paths, c[0], c[1], "L", False), chunks))
 
     def processes():
         out = np.frombuffer(__import__("mmap").mmap(-1, n * 784), np.uint8).reshape(n, 28, 28, 1)
-        images._fill_in_processes(out, paths, chunks, "L", False)
+        decoding._fill_in_processes(out, paths, chunks, "L", False)
 
     return {"sequential": sequential, f"{jobs} threads": threads, f"{jobs} processes": processes}
 

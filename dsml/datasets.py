@@ -18,7 +18,8 @@ import polars as pl
 import torch
 from torch.utils.data import Dataset
 
-from dsml.images import _check_headers, decode, encode_labels, image_headers, image_table
+from dsml.decoding import _check_headers, decode, image_headers
+from dsml.images import encode_labels, image_table
 
 
 class ImageDataset(Dataset):

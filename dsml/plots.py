@@ -32,7 +32,7 @@ from plotnine import (
 )
 
 from dsml._checks import require_columns
-from dsml.images import _open
+from dsml.decoding import _open
 
 MAX_SIDE = 64  # pixels per side drawn per image: plenty for a thumbnail, and fast
 

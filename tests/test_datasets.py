@@ -11,11 +11,11 @@ import polars as pl
 import pytest
 import torch
 from PIL import Image
-from torch import nn
+
 from torch.utils.data import DataLoader
 from torchvision.transforms import v2
 
-from dsml import DSTorch, ImageDataset, images
+from dsml import DSTorch, decoding
 from dsml.models.cnn import SimpleCNN
 from dsml.models.dense import DenseNet
 
@@ -187,7 +187,7 @@ def test_decode_equals_pillow(tmp_path, name, make, save_args, mode):
     pixels = np.random.default_rng(3).integers(0, 256, (9, 11, 4), dtype=np.uint8)
     path = str(tmp_path / f"{name}.png")
     make(pixels).save(path, **save_args)
-    np.testing.assert_array_equal(images.decode(path, 0, mode), pil_route(path, mode))
+    np.testing.assert_array_equal(decoding.decode(path, 0, mode), pil_route(path, mode))
 
 
 @pytest.mark.parametrize("mode", ["L", "RGB"])
@@ -210,7 +210,7 @@ def test_a_damaged_png_is_reported_by_pillow(tmp_path):
     Image.fromarray(np.zeros((20, 20), np.uint8) + 9).save(path)
     path.write_bytes(path.read_bytes()[:-30])
     with pytest.raises(ValueError, match=r"row 4: cannot (read|decode) image file .*cut\.png"):
-        images.decode(str(path), 4, "L")
+        decoding.decode(str(path), 4, "L")
 
 
 @pytest.fixture(scope="module")
@@ -229,14 +229,14 @@ def many_table(tmp_path_factory) -> pl.DataFrame:
 @pytest.fixture
 def many_images(many_table, monkeypatch):
     """``many_table``, read by two processes (two threads off Linux) even on a one-CPU machine."""
-    monkeypatch.setattr(images, "_cpus", lambda: 2)
-    assert images._jobs(len(many_table), 40 * 30) == 2
+    monkeypatch.setattr(decoding, "_cpus", lambda: 2)
+    assert decoding._jobs(len(many_table), 40 * 30) == 2
     return many_table
 
 
 def test_parallel_load_equals_the_sequential_one(many_images, monkeypatch):
     got = DSTorch.load_image(many_images, scale=True)
-    monkeypatch.setattr(images, "_cpus", lambda: 1)
+    monkeypatch.setattr(decoding, "_cpus", lambda: 1)
     want = DSTorch.load_image(many_images, scale=True)
     for g, w in zip(got[:6], want[:6]):
         assert torch.equal(g, w)
