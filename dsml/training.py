@@ -260,6 +260,29 @@ def _validation(X_train, y_train, X_valid, y_valid, valid_fraction, seed):
     return X_train[train_rows], y_train[train_rows], X_train[valid_rows], y_train[valid_rows]
 
 
+def _is_best(history: History, monitor: str) -> bool:
+    """Whether the last epoch has the lowest ``monitor`` so far; keeps ``history.best_epoch`` up to date."""
+    last = history[-1][monitor]
+    if history.best_epoch is None or last < history[history.best_epoch - 1][monitor]:
+        history.best_epoch = history[-1]["epoch"]
+        return True
+    return False
+
+
+def _resume(checkpoint, model, optimizer, scheduler, monitor: str) -> tuple[History, dict | None]:
+    """Model, optimizer and scheduler from a checkpoint; the history so far and the best weights.
+
+    The best epoch is read off the history, not stored beside it.
+    """
+    state = checkpoints.load_training_state(checkpoint, model, optimizer, scheduler)
+    history = History()
+    for record in state["history"]:
+        history.append(record)
+        if monitor in record:
+            _is_best(history, monitor)
+    return history, state.get("best_model")
+
+
 def train(
     model: nn.Module,
     optimizer: torch.optim.Optimizer,
@@ -360,21 +383,13 @@ def train(
 
     monitor = "val_loss" if has_valid else "loss"
     keep_best = restore_best and (has_valid or patience is not None)
-    history = History()
-    start_epoch, best, since_best = 1, math.inf, 0
-    best_state = None
+    history, best_state = History(), None
     if checkpoint is not None and resume and Path(checkpoint).exists():
-        state = checkpoints.load_training_state(checkpoint, model, optimizer, scheduler)
-        history = History(state["history"])
-        start_epoch, best_state = state["epoch"] + 1, state.get("best_model")
-        if history.records:  # the best epoch and the epochs since are read off the history
-            best_record = min(history.records, key=lambda r: r.get(monitor, math.inf))
-            best, history.best_epoch = best_record.get(monitor, math.inf), best_record["epoch"]
-            since_best = history.records[-1]["epoch"] - history.best_epoch
-        say(f"Resumed from {checkpoint} after epoch {state['epoch']}.")
+        history, best_state = _resume(checkpoint, model, optimizer, scheduler, monitor)
+        say(f"Resumed from {checkpoint} after epoch {len(history)}.")
 
     with _InterruptFlag() as interrupt:
-        for epoch in range(start_epoch, num_epochs + 1):
+        for epoch in range(len(history) + 1, num_epochs + 1):
             run.set_epoch(epoch)
             started = time.perf_counter()
             lr = optimizer.param_groups[0].get("lr")
@@ -397,25 +412,21 @@ def train(
                 is_plateau = isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)
                 scheduler.step(record[monitor]) if is_plateau else scheduler.step()
 
-            if record[monitor] < best:
-                best, since_best = record[monitor], 0
-                history.best_epoch = epoch
-                if keep_best or checkpoint is not None:
-                    best_state = copy.deepcopy(model.state_dict())
-            else:
-                since_best += 1
+            if _is_best(history, monitor) and (keep_best or checkpoint is not None):
+                best_state = copy.deepcopy(model.state_dict())
             if checkpoint is not None and run.is_main:
                 checkpoints.save_training_state(checkpoint, model, optimizer, scheduler, epoch=epoch,
                                                 best_model=best_state, history=history.records)
-            if patience is not None and since_best >= patience:
+            if patience is not None and epoch - history.best_epoch >= patience:
                 history.stop_reason = "early_stopping"
                 say(f"Early stopping after epoch {epoch}: {monitor} has not improved for {patience} epochs "
-                    f"(best {best:.4f} in epoch {history.best_epoch}).")
+                    f"(best {history[history.best_epoch - 1][monitor]:.4f} in epoch {history.best_epoch}).")
                 break
 
     if keep_best and best_state is not None and history.stop_reason not in ("interrupted",):
         model.load_state_dict(best_state)
-        if history.best_epoch is not None and history.best_epoch != history.records[-1]["epoch"]:
-            say(f"Restored the weights of epoch {history.best_epoch} ({monitor} {best:.4f}).")
+        if history.best_epoch is not None and history.best_epoch != len(history):
+            say(f"Restored the weights of epoch {history.best_epoch} "
+                f"({monitor} {history[history.best_epoch - 1][monitor]:.4f}).")
     run.finish()
     return history

@@ -20,6 +20,15 @@ def _seed():
     np.random.seed(0)
 
 
+@pytest.fixture(scope="module")
+def one_thread():
+    """One torch thread for a module: small models gain little from two, and threads stall when other jobs share the cores."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture
 def at_root(monkeypatch):
     """Run from the project root, where the shipped tables' relative paths work."""

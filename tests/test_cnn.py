@@ -8,13 +8,7 @@ from torch import nn
 from dsml import DSTorch, SimpleCNN
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One thread: small models gain little from two, and threads stall when other jobs share the cores."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 class BookSimpleCNN(nn.Module):

@@ -10,13 +10,7 @@ from dsml import DSTorch, SequenceRNN, TextCNN, TextRNN
 CELLS = ["rnn", "lstm", "gru"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One thread: small models gain little from two, and threads stall when other jobs share the cores."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(autouse=True)

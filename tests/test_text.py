@@ -17,13 +17,7 @@ from dsml.text import build_vocabulary, default_tokens, embedding_matrix, load_t
 TOKENS = c.text.str.to_lowercase().str.extract_all(r"[a-z]+")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One thread: small models gain little from two, and threads stall when other jobs share the cores."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture
