@@ -13,7 +13,8 @@ import polars as pl
 import torch
 
 
-def require_columns(df: pl.DataFrame, names: Sequence[str], *, what: str = "the table") -> None:
+def require_columns(df: pl.DataFrame, names: Sequence[str], *, what: str = "the table",
+                    hint: str = "label_name=..., filepath=..., index=...") -> None:
     """Raise ``TypeError``/``ValueError`` unless ``df`` is a polars table with ``names``."""
     if not isinstance(df, pl.DataFrame):
         kind = type(df).__module__.split(".")[0] + "." + type(df).__name__
@@ -25,7 +26,7 @@ def require_columns(df: pl.DataFrame, names: Sequence[str], *, what: str = "the 
         raise ValueError(
             f"{what} has no column {quoted}. Its columns are: "
             f"{', '.join(repr(n) for n in df.columns)}. "
-            "Pass the right name (e.g. label_name=..., filepath=..., index=...)."
+            f"Pass the right name (e.g. {hint})."
         )
 
 

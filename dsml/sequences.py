@@ -28,7 +28,7 @@ def _feature_columns(df: pl.DataFrame, features: Sequence[str] | None, reserved:
             raise ValueError(f"the table has no feature columns starting with 'f'. Its columns are: "
                              f"{', '.join(repr(c) for c in df.columns)}. Pass features=[...].")
     features = [features] if isinstance(features, str) else list(features)
-    require_columns(df, features, what="the sequence table")
+    require_columns(df, features, what="the sequence table", hint="features=[...]")
     wrong = [f"{c!r} ({df.schema[c]})" for c in features if not df.schema[c].is_numeric()]
     if wrong:
         raise TypeError(f"feature columns should be numeric; {', '.join(wrong)} are not. Convert them, e.g. "
@@ -98,7 +98,7 @@ def load_sequences(
         >>> X.shape  # 640 speakers' utterances, up to 29 steps, 12 coefficients
         torch.Size([640, 29, 12])
     """
-    require_columns(df, [id, step, label_name], what="the sequence table")
+    require_columns(df, [id, step, label_name], what="the sequence table", hint="id=..., step=..., label_name=...")
     if len(df) == 0:
         raise ValueError("the sequence table has no rows.")
     has_index = index is not None and index in df.columns

@@ -84,14 +84,14 @@ class Vocabulary:
 def _as_expr(expr, what: str, df: pl.DataFrame) -> pl.Expr:
     """A polars expression from an expression or a column name, checking its columns exist."""
     if isinstance(expr, str):
-        require_columns(df, [expr], what="the text table")
+        require_columns(df, [expr], what="the text table", hint="tokens_expr=..., label_expr=...")
         if what == "tokens_expr" and df.schema[expr] == pl.Utf8:
             return default_tokens(expr)
         return pl.col(expr)
     if not isinstance(expr, pl.Expr):
         raise TypeError(f"{what} should be a polars expression such as pl.col('text') or a column name. "
                         f"Got {type(expr).__name__}.")
-    require_columns(df, expr.meta.root_names(), what="the text table")
+    require_columns(df, expr.meta.root_names(), what="the text table", hint="tokens_expr=..., label_expr=...")
     return expr
 
 
