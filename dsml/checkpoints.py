@@ -86,15 +86,14 @@ def load_classes(path: str | Path):
     return _read(path).get("cn")
 
 
-def save_training_state(path, model, optimizer, scheduler, *, epoch: int, best_model, history) -> None:
-    """Write everything needed to resume training after ``epoch``."""
+def save_training_state(path, model, optimizer, scheduler, *, best_model, history) -> None:
+    """Write everything needed to resume training after the last epoch in ``history``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {
         "model": _unwrap(model).state_dict(),
         "model_class": type(_unwrap(model)).__name__,
         "optimizer": optimizer.state_dict(),
-        "epoch": epoch,
         "history": history,
     }
     if best_model is not None:

@@ -7,7 +7,6 @@ in eval mode (its mode is restored afterwards) and never changes a weight.
 
 from __future__ import annotations
 
-import contextlib
 import math
 
 import numpy as np
@@ -18,22 +17,12 @@ from torch import nn
 
 from dsml._checks import as_tensor, require_labels, require_same_length
 from dsml.batches import batches, is_dataset
-from dsml.scoring import EVAL_BATCH_SIZE, collect_outputs, forward, model_device, predicted_codes
+from dsml.scoring import EVAL_BATCH_SIZE, collect_outputs, eval_mode, forward, model_device, predicted_codes
 
 MAX_NAMES_LISTED = 40
 
 
 # ---------------------------------------------------------------- helpers
-
-@contextlib.contextmanager
-def _eval_mode(model: nn.Module):
-    was_training = model.training
-    model.eval()
-    try:
-        yield
-    finally:
-        model.train(was_training)
-
 
 def _layer_names(model: nn.Module) -> list[str]:
     return [name for name, _ in model.named_modules() if name]
@@ -108,7 +97,7 @@ def _trace(model: nn.Module, modules: dict[str, nn.Module], xb: torch.Tensor) ->
     handles = [m.register_forward_hook(lambda mod, inp, out, name=name: seen[name].append(out))
                for name, m in modules.items()]
     try:
-        with _eval_mode(model), torch.no_grad():
+        with eval_mode(model), torch.no_grad():
             out = forward(model, xb)
     finally:
         for h in handles:
@@ -261,7 +250,7 @@ def _capture(model: nn.Module, module: nn.Module, name: str, X, batch_size: int
     chunks, labels = [], []
     handle = module.register_forward_hook(hook)
     try:
-        with _eval_mode(model), torch.inference_mode():
+        with eval_mode(model), torch.inference_mode():
             for xb, yb in batches(X, None, batch_size, device=model_device(model)):
                 captured.clear()
                 forward(model, xb)

@@ -7,6 +7,8 @@ the data grows (the book's helpers pushed the whole tensor through at once).
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import polars as pl
 import torch
@@ -22,6 +24,17 @@ def model_device(model: nn.Module) -> torch.device:
     """The device holding the model's parameters (the CPU for a model without any)."""
     param = next(model.parameters(), None)
     return param.device if param is not None else torch.device("cpu")
+
+
+@contextlib.contextmanager
+def eval_mode(model: nn.Module):
+    """Put ``model`` in eval mode (dropout off, batch-norm statistics fixed), then back as it was."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield model
+    finally:
+        model.train(was_training)
 
 
 def forward(model: nn.Module, xb: torch.Tensor) -> torch.Tensor:
@@ -51,18 +64,13 @@ def collect_outputs(model: nn.Module, X, y=None, batch_size: int = EVAL_BATCH_SI
     if not is_dataset(X) and y is not None:
         require_same_length(X, y)
     device = model_device(model)
-    was_training = model.training
-    model.eval()
     outs, targets = [], []
-    try:
-        with torch.inference_mode():
-            for xb, yb in batches(X, y, batch_size, device=device):
-                out = forward(model, xb)
-                outs.append(out.float().reshape(len(xb), -1).cpu())
-                if yb is not None:
-                    targets.append(yb.cpu())
-    finally:
-        model.train(was_training)
+    with eval_mode(model), torch.inference_mode():
+        for xb, yb in batches(X, y, batch_size, device=device):
+            out = forward(model, xb)
+            outs.append(out.float().reshape(len(xb), -1).cpu())
+            if yb is not None:
+                targets.append(yb.cpu())
     if not outs:
         raise ValueError("X has no rows, so there is nothing to score.")
     return torch.cat(outs), (torch.cat(targets) if targets else None)

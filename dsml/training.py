@@ -27,7 +27,7 @@ from dsml.batches import batches, is_dataset
 from dsml.device import move_if_fits, pick_device
 from dsml.history import History
 from dsml.losses import Loss, resolve_loss
-from dsml.scoring import EVAL_BATCH_SIZE, forward
+from dsml.scoring import EVAL_BATCH_SIZE, eval_mode, forward
 from dsml.splits import stratified_split
 
 
@@ -172,21 +172,16 @@ def evaluate(model: nn.Module, X, y=None, loss_fn: Loss | None = None, batch_siz
         ``{"val_loss": ..., "val_accuracy": ...}`` (keys start with ``prefix``).
     """
     device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
     total, correct, seen = 0.0, 0, 0
-    try:
-        with torch.inference_mode():
-            for xb, yb in batches(X, y, batch_size, device=device):
-                out = forward(model, xb)
-                if loss_fn is None:  # picked from the first batch: class codes or floats, 1 or K outputs
-                    loss_fn = resolve_loss(None, yb, out.shape[1] if out.ndim > 1 else 1)
-                total += float(loss_fn(out, yb)) * len(yb)
-                if loss_fn.classifies:
-                    correct += int(loss_fn.correct(out, yb))
-                seen += len(yb)
-    finally:
-        model.train(was_training)
+    with eval_mode(model), torch.inference_mode():
+        for xb, yb in batches(X, y, batch_size, device=device):
+            out = forward(model, xb)
+            if loss_fn is None:  # picked from the first batch: class codes or floats, 1 or K outputs
+                loss_fn = resolve_loss(None, yb, out.shape[1] if out.ndim > 1 else 1)
+            total += float(loss_fn(out, yb)) * len(yb)
+            if loss_fn.classifies:
+                correct += int(loss_fn.correct(out, yb))
+            seen += len(yb)
     record = {f"{prefix}loss": total / seen}
     if loss_fn.classifies:
         record[f"{prefix}accuracy"] = correct / seen
@@ -213,11 +208,8 @@ def _first_batch_checks(model, X_train, y_train, loss, device) -> Loss:
         xb, y_sample = torch.as_tensor(x0)[None], torch.as_tensor(y0)
     else:
         xb, y_sample = X_train[:2], y_train
-    was_training = model.training
-    model.eval()
-    with torch.no_grad():
+    with eval_mode(model), torch.no_grad():
         out = forward(model, xb.to(device))
-    model.train(was_training)
     num_outputs = out.shape[1] if out.ndim > 1 else 1
     loss_fn = resolve_loss(loss, y_sample, num_outputs)
     if loss_fn.classifies and y_sample.dtype.is_floating_point:
@@ -415,7 +407,7 @@ def train(
             if _is_best(history, monitor) and (keep_best or checkpoint is not None):
                 best_state = copy.deepcopy(model.state_dict())
             if checkpoint is not None and run.is_main:
-                checkpoints.save_training_state(checkpoint, model, optimizer, scheduler, epoch=epoch,
+                checkpoints.save_training_state(checkpoint, model, optimizer, scheduler,
                                                 best_model=best_state, history=history.records)
             if patience is not None and epoch - history.best_epoch >= patience:
                 history.stop_reason = "early_stopping"
