@@ -29,8 +29,9 @@ def main(argv: list[str] | None = None) -> None:
     unknown = [n for n in args.names if n not in BENCHMARKS]
     if unknown:
         p.error(f"no benchmark {', '.join(map(repr, unknown))}; choose from {', '.join(BENCHMARKS)}")
-    common = (["--repeats", str(args.repeats)] if args.repeats else []) + \
-             (["--threads", str(args.threads)] if args.threads else [])
+    common = (["--repeats", str(args.repeats)] if args.repeats else []) + (
+        ["--threads", str(args.threads)] if args.threads else []
+    )
     for name in args.names or BENCHMARKS:
         print(f"\n=== {name} ===", flush=True)
         BENCHMARKS[name].main(common)

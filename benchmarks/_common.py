@@ -33,9 +33,13 @@ def at_root() -> None:
 
 def add_common_args(p) -> None:
     p.add_argument("--repeats", type=int, default=5, help="timed rounds (default 5); medians are reported")
-    p.add_argument("--threads", type=int, default=None,
-                   help="torch threads (default: torch's choice). On a machine other jobs keep busy, 1 avoids "
-                        "OpenMP threads spinning while they wait for a descheduled partner, which swamps the timings.")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch threads (default: torch's choice). On a machine other jobs keep busy, 1 avoids "
+        "OpenMP threads spinning while they wait for a descheduled partner, which swamps the timings.",
+    )
 
 
 def apply_common_args(args) -> None:
@@ -47,7 +51,7 @@ def apply_common_args(args) -> None:
 
 def load_average() -> str:
     try:
-        return "load average %.1f %.1f %.1f" % os.getloadavg()
+        return "load average {:.1f} {:.1f} {:.1f}".format(*os.getloadavg())
     except OSError:
         return "load average unknown"
 
@@ -60,8 +64,10 @@ def machine() -> str:
     except (OSError, StopIteration):
         pass
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return (f"{cpu}, {cores} cores, Python {platform.python_version()}, torch {torch.__version__} "
-            f"({torch.get_num_threads()} threads), {platform.system()}, {load_average()}")
+    return (
+        f"{cpu}, {cores} cores, Python {platform.python_version()}, torch {torch.__version__} "
+        f"({torch.get_num_threads()} threads), {platform.system()}, {load_average()}"
+    )
 
 
 def fashion_20k() -> Path:
@@ -96,8 +102,9 @@ def seconds(fn: Callable[[], object]) -> tuple[float, float]:
     return time.perf_counter() - wall, time.process_time() - cpu
 
 
-def side_by_side(contenders: dict[str, Callable[[], object]], repeats: int,
-                 warmup: int = 1) -> dict[str, list[tuple[float, float]]]:
+def side_by_side(
+    contenders: dict[str, Callable[[], object]], repeats: int, warmup: int = 1
+) -> dict[str, list[tuple[float, float]]]:
     """Run every contender ``repeats`` times, round-robin, after ``warmup`` untimed rounds.
 
     Returns each contender's ``(wall, cpu)`` seconds per round.
@@ -105,7 +112,7 @@ def side_by_side(contenders: dict[str, Callable[[], object]], repeats: int,
     names = list(contenders)
     times: dict[str, list[tuple[float, float]]] = {name: [] for name in names}
     for r in range(warmup + repeats):
-        order = names[r % len(names):] + names[: r % len(names)]
+        order = names[r % len(names) :] + names[: r % len(names)]
         for name in order:
             t = seconds(contenders[name])
             if r >= warmup:

@@ -41,8 +41,13 @@ def peak_extra_mb(target: str, *args, sample_seconds: float = 0.005) -> dict:
         "process_peak_mb": the process's whole peak RSS, "method": "VmHWM" or "ru_maxrss"}``.
     """
     env = {**os.environ, "DSML_BENCH_SAMPLE_SECONDS": str(sample_seconds)}
-    done = subprocess.run([sys.executable, "-m", "benchmarks._memory", target, json.dumps(args)],
-                          cwd=ROOT, capture_output=True, text=True, env=env)
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks._memory", target, json.dumps(args)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     if done.returncode != 0:
         raise RuntimeError(f"measuring {target} failed:\n{done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -119,8 +124,13 @@ def _child(target: str, args: list) -> dict:
     del result
     process_mb = (peak - before) / 1024
     children_mb = sampler.peak / 2**20
-    return {"mb": process_mb + children_mb, "process_mb": process_mb, "children_mb": children_mb,
-            "process_peak_mb": peak / 1024, "method": "VmHWM" if exact else "ru_maxrss"}
+    return {
+        "mb": process_mb + children_mb,
+        "process_mb": process_mb,
+        "children_mb": children_mb,
+        "process_peak_mb": peak / 1024,
+        "method": "VmHWM" if exact else "ru_maxrss",
+    }
 
 
 if __name__ == "__main__":

@@ -62,8 +62,17 @@ def lazy_epoch_setup(csv: str, num_workers: int):
     c, h, w = train_ds[0][0].shape
     model = SimpleCNN(num_classes=len(cn), in_channels=c, image_size=(h, w))
     optimizer = torch.optim.Adam(model.parameters(), lr=0.001)
-    return lambda: DSTorch.train(model, optimizer, train_ds, num_epochs=1, batch_size=64, seed=0,
-                                 num_workers=num_workers, progress=False, verbose=False)
+    return lambda: DSTorch.train(
+        model,
+        optimizer,
+        train_ds,
+        num_epochs=1,
+        batch_size=64,
+        seed=0,
+        num_workers=num_workers,
+        progress=False,
+        verbose=False,
+    )
 
 
 def eager_setup(csv: str):
@@ -84,8 +93,10 @@ def main(argv: list[str] | None = None) -> dict:
     start = time.perf_counter()
     train_ds, _, _ = DSTorch.image_dataset(df, scale=True)
     scan = time.perf_counter() - start
-    print(f"lazy: {len(train_ds)} PNGs, {args.size}x{args.size} RGB, SimpleCNN, one epoch, batch 64, "
-          f"num_workers={args.num_workers}; {machine()}")
+    print(
+        f"lazy: {len(train_ds)} PNGs, {args.size}x{args.size} RGB, SimpleCNN, one epoch, batch 64, "
+        f"num_workers={args.num_workers}; {machine()}"
+    )
     print(f"  image_dataset read {len(df)} headers in {scan:.2f} s")
 
     x_mb = len(df) * 3 * args.size * args.size * 4 / 2**20
@@ -98,13 +109,26 @@ def main(argv: list[str] | None = None) -> dict:
     for table, n in [(quarter_csv, len(quarter)), (csv, len(df))]:
         start = time.perf_counter()
         lazy = peak_extra_mb("benchmarks.bench_lazy:lazy_epoch_setup", table, args.num_workers, sample_seconds=0.05)
-        rows.append(("lazy: one epoch, process + workers", n, lazy["mb"], lazy["mb"] / x_mb,
-                     f"{time.perf_counter() - start:.0f} s"))
-    print_table(f"peak extra memory in MB (fresh processes, {lazy['method']}); the lazy peak should not grow "
-                f"with the number of images", ("", "images", "MB", "ratio to X", "epoch + start-up"), rows)
-    print(f"  lazy, {len(df)} images: training process {lazy['process_mb']:.0f} MB extra (peak RSS "
-          f"{lazy['process_peak_mb']:.0f} MB with torch itself), {args.num_workers} workers "
-          f"{lazy['children_mb']:.0f} MB (their unique memory)")
+        rows.append(
+            (
+                "lazy: one epoch, process + workers",
+                n,
+                lazy["mb"],
+                lazy["mb"] / x_mb,
+                f"{time.perf_counter() - start:.0f} s",
+            )
+        )
+    print_table(
+        f"peak extra memory in MB (fresh processes, {lazy['method']}); the lazy peak should not grow "
+        f"with the number of images",
+        ("", "images", "MB", "ratio to X", "epoch + start-up"),
+        rows,
+    )
+    print(
+        f"  lazy, {len(df)} images: training process {lazy['process_mb']:.0f} MB extra (peak RSS "
+        f"{lazy['process_peak_mb']:.0f} MB with torch itself), {args.num_workers} workers "
+        f"{lazy['children_mb']:.0f} MB (their unique memory)"
+    )
     return {"lazy_mb": lazy["mb"], "eager_mb": eager["mb"], "x_mb": x_mb, "lazy_peak_rss_mb": lazy["process_peak_mb"]}
 
 

@@ -29,10 +29,18 @@ import polars as pl
 import torch
 from PIL import Image
 
-from benchmarks._common import (add_common_args, apply_common_args, fashion_20k, machine, print_table, side_by_side,
-                                time_table)
+from benchmarks._common import (
+    add_common_args,
+    apply_common_args,
+    fashion_20k,
+    machine,
+    print_table,
+    side_by_side,
+    time_table,
+)
 from benchmarks._memory import peak_extra_mb
-from dsml import DSTorch, decoding
+from dsml import DSTorch
+from dsml.data import decoding
 
 
 def book_load_image(df: pl.DataFrame, label_name="label", filepath="filepath", index="index"):
@@ -89,16 +97,28 @@ def main(argv: list[str] | None = None) -> dict:
     want, got = book_load_image(df), DSTorch.load_image(df, scale=True)
     assert all(torch.equal(a, b) for a, b in zip(want[:6], got[:6])), "load_image and the book differ"
 
-    times = side_by_side({"baseline (book loop, float64)": lambda: book_load_image(df),
-                          "dsml load_image": lambda: DSTorch.load_image(df, scale=True)}, args.repeats)
-    mem = {"baseline (book loop, float64)": peak_extra_mb("benchmarks.bench_load:baseline_setup", csv),
-           "dsml load_image": peak_extra_mb("benchmarks.bench_load:dsml_setup", csv)}
+    times = side_by_side(
+        {
+            "baseline (book loop, float64)": lambda: book_load_image(df),
+            "dsml load_image": lambda: DSTorch.load_image(df, scale=True),
+        },
+        args.repeats,
+    )
+    mem = {
+        "baseline (book loop, float64)": peak_extra_mb("benchmarks.bench_load:baseline_setup", csv),
+        "dsml load_image": peak_extra_mb("benchmarks.bench_load:dsml_setup", csv),
+    }
     base_mb = mem["baseline (book loop, float64)"]["mb"]
-    rows = [(name, t, ratio, mem[name]["mb"], mem[name]["mb"] / base_mb)
-            for name, t, ratio in time_table(times, "baseline (book loop, float64)")]
-    print_table(f"load_image vs the book's loop (median of {args.repeats}; memory: peak extra MB, fresh process, "
-                f"{mem['dsml load_image']['method']})",
-                ("contender", "seconds", "time ratio", "peak extra MB", "memory ratio"), rows)
+    rows = [
+        (name, t, ratio, mem[name]["mb"], mem[name]["mb"] / base_mb)
+        for name, t, ratio in time_table(times, "baseline (book loop, float64)")
+    ]
+    print_table(
+        f"load_image vs the book's loop (median of {args.repeats}; memory: peak extra MB, fresh process, "
+        f"{mem['dsml load_image']['method']})",
+        ("contender", "seconds", "time ratio", "peak extra MB", "memory ratio"),
+        rows,
+    )
     print(f"  (dsml's decoding processes: {mem['dsml load_image']['children_mb']:.1f} MB of it)")
 
     st = time_table(side_by_side(strategies(df["filepath"].to_list()), args.repeats), "sequential")

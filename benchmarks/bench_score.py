@@ -66,16 +66,28 @@ def main(argv: list[str] | None = None) -> dict:
     want, got = book_score_image(model, X, y, cn), DSTorch.score_image(model, X, y, cn)
     assert abs(want - got) < 1e-6, f"accuracies differ: {want} vs {got}"
 
-    times = side_by_side({"baseline (whole tensor)": lambda: book_score_image(model, X, y, cn),
-                          "dsml score_image": lambda: DSTorch.score_image(model, X, y, cn)}, args.repeats)
-    mem = {"baseline (whole tensor)": peak_extra_mb("benchmarks.bench_score:baseline_setup"),
-           "dsml score_image": peak_extra_mb("benchmarks.bench_score:dsml_setup")}
+    times = side_by_side(
+        {
+            "baseline (whole tensor)": lambda: book_score_image(model, X, y, cn),
+            "dsml score_image": lambda: DSTorch.score_image(model, X, y, cn),
+        },
+        args.repeats,
+    )
+    mem = {
+        "baseline (whole tensor)": peak_extra_mb("benchmarks.bench_score:baseline_setup"),
+        "dsml score_image": peak_extra_mb("benchmarks.bench_score:dsml_setup"),
+    }
     base_mb = mem["baseline (whole tensor)"]["mb"]
-    rows = [(name, t, ratio, cpu_ratio, mem[name]["mb"], mem[name]["mb"] / base_mb)
-            for name, t, ratio, _, cpu_ratio in time_table(times, "baseline (whole tensor)", cpu=True)]
-    print_table(f"score_image vs the whole tensor (median of {args.repeats}; memory: peak extra MB, fresh process, "
-                f"{mem['dsml score_image']['method']})",
-                ("contender", "seconds", "time ratio", "CPU time ratio", "peak extra MB", "memory ratio"), rows)
+    rows = [
+        (name, t, ratio, cpu_ratio, mem[name]["mb"], mem[name]["mb"] / base_mb)
+        for name, t, ratio, _, cpu_ratio in time_table(times, "baseline (whole tensor)", cpu=True)
+    ]
+    print_table(
+        f"score_image vs the whole tensor (median of {args.repeats}; memory: peak extra MB, fresh process, "
+        f"{mem['dsml score_image']['method']})",
+        ("contender", "seconds", "time ratio", "CPU time ratio", "peak extra MB", "memory ratio"),
+        rows,
+    )
     return {"time_ratio": rows[1][2], "memory_ratio": rows[1][5], "seconds": rows[1][1], "baseline_seconds": rows[0][1]}
 
 

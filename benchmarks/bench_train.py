@@ -48,8 +48,12 @@ BATCH_SIZE, LR, SEED = 64, 0.001, 0
 @contextlib.contextmanager
 def quiet():
     """Epoch lines and progress bars go to /dev/null (they are still produced)."""
-    with open(os.devnull, "w") as null, contextlib.redirect_stdout(null), contextlib.redirect_stderr(null), \
-            warnings.catch_warnings():
+    with (
+        open(os.devnull, "w") as null,
+        contextlib.redirect_stdout(null),
+        contextlib.redirect_stderr(null),
+        warnings.catch_warnings(),
+    ):
         warnings.simplefilter("ignore")
         yield
 
@@ -76,17 +80,26 @@ def bare_loop(model: nn.Module, X: torch.Tensor, y: torch.Tensor, num_epochs: in
 
 def dsml_train(model: nn.Module, X: torch.Tensor, y: torch.Tensor, num_epochs: int) -> float:
     optimizer = optim.Adam(model.parameters(), lr=LR)
-    history = DSTorch.train(model, optimizer, X, y, num_epochs=num_epochs, batch_size=BATCH_SIZE, seed=SEED,
-                            progress=True)
+    history = DSTorch.train(
+        model, optimizer, X, y, num_epochs=num_epochs, batch_size=BATCH_SIZE, seed=SEED, progress=True
+    )
     return history.records[-1]["loss"]
 
 
 def skorch_train(model: nn.Module, X: torch.Tensor, y: torch.Tensor, num_epochs: int) -> None:
     from skorch import NeuralNetClassifier
 
-    net = NeuralNetClassifier(model, criterion=nn.CrossEntropyLoss, optimizer=optim.Adam, lr=LR,
-                              max_epochs=num_epochs, batch_size=BATCH_SIZE, train_split=None,
-                              iterator_train__shuffle=True, device="cpu")
+    net = NeuralNetClassifier(
+        model,
+        criterion=nn.CrossEntropyLoss,
+        optimizer=optim.Adam,
+        lr=LR,
+        max_epochs=num_epochs,
+        batch_size=BATCH_SIZE,
+        train_split=None,
+        iterator_train__shuffle=True,
+        device="cpu",
+    )
     net.fit(X, y)
 
 
@@ -108,8 +121,15 @@ def lightning_train(model: nn.Module, X: torch.Tensor, y: torch.Tensor, num_epoc
         def configure_optimizers(self):
             return optim.Adam(self.parameters(), lr=LR)
 
-    trainer = L.Trainer(max_epochs=num_epochs, accelerator="cpu", devices=1, logger=False,
-                        enable_checkpointing=False, enable_model_summary=False, enable_progress_bar=True)
+    trainer = L.Trainer(
+        max_epochs=num_epochs,
+        accelerator="cpu",
+        devices=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_model_summary=False,
+        enable_progress_bar=True,
+    )
     trainer.fit(Module(model), DataLoader(TensorDataset(X, y), batch_size=BATCH_SIZE, shuffle=True))
 
 
@@ -131,6 +151,7 @@ def compare(title: str, model: nn.Module, X: torch.Tensor, y: torch.Tensor, num_
         def go():
             with quiet():
                 return fn(copy.deepcopy(model), X, y, num_epochs)
+
         return go
 
     contenders = frameworks()
@@ -138,9 +159,12 @@ def compare(title: str, model: nn.Module, X: torch.Tensor, y: torch.Tensor, num_
     if abs(bare - ours) > 1e-6:
         raise AssertionError(f"dsml and the bare loop did different work: final loss {ours} vs {bare}")
     rows = time_table(side_by_side({name: run(fn) for name, fn in contenders.items()}, repeats), "bare loop", cpu=True)
-    print_table(f"{title}: {num_epochs} epochs x {-(-len(X) // BATCH_SIZE)} batches of {BATCH_SIZE} "
-                f"(median of {repeats}; same final loss {ours:.4f} for dsml and the bare loop)",
-                ("contender", "seconds", "ratio to bare loop", "CPU seconds", "CPU ratio"), rows)
+    print_table(
+        f"{title}: {num_epochs} epochs x {-(-len(X) // BATCH_SIZE)} batches of {BATCH_SIZE} "
+        f"(median of {repeats}; same final loss {ours:.4f} for dsml and the bare loop)",
+        ("contender", "seconds", "ratio to bare loop", "CPU seconds", "CPU ratio"),
+        rows,
+    )
     return rows
 
 
@@ -157,8 +181,14 @@ def main(argv: list[str] | None = None) -> dict:
     torch.manual_seed(SEED)
     results = {}
     if "dense" in args.models:
-        rows = compare("DenseNet (784-128-64-10)", DenseNet(num_classes=len(cn)), X_train.flatten(1), y_train,
-                       args.epochs_dense, args.repeats)
+        rows = compare(
+            "DenseNet (784-128-64-10)",
+            DenseNet(num_classes=len(cn)),
+            X_train.flatten(1),
+            y_train,
+            args.epochs_dense,
+            args.repeats,
+        )
         results["dense"] = {r[0]: r[2] for r in rows}
     if "cnn" in args.models:
         rows = compare("SimpleCNN", SimpleCNN(num_classes=len(cn)), X_train, y_train, args.epochs_cnn, args.repeats)

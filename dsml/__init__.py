@@ -4,17 +4,25 @@
 dsml's networks. See README.md.
 """
 
-from dsml.datasets import ImageDataset
+from dsml.data.datasets import ImageDataset
+from dsml.data.text import Vocabulary
 from dsml.facade import DSImage, DSTorch
-from dsml.history import History
 from dsml.models.cnn import SimpleCNN
 from dsml.models.dense import DenseNet
 from dsml.models.rnn import SequenceRNN
 from dsml.models.text import TextCNN, TextRNN
-from dsml.text import Vocabulary
+from dsml.train.history import History
 
 __all__ = [
-    "DSImage", "DSTorch", "DenseNet", "History", "ImageDataset", "SequenceRNN", "SimpleCNN", "TextCNN", "TextRNN",
+    "DSImage",
+    "DSTorch",
+    "DenseNet",
+    "History",
+    "ImageDataset",
+    "SequenceRNN",
+    "SimpleCNN",
+    "TextCNN",
+    "TextRNN",
     "Vocabulary",
 ]
 __version__ = "0.1.0"

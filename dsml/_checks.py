@@ -13,8 +13,13 @@ import polars as pl
 import torch
 
 
-def require_columns(df: pl.DataFrame, names: Sequence[str], *, what: str = "the table",
-                    hint: str = "label_name=..., filepath=..., index=...") -> None:
+def require_columns(
+    df: pl.DataFrame,
+    names: Sequence[str],
+    *,
+    what: str = "the table",
+    hint: str = "label_name=..., filepath=..., index=...",
+) -> None:
     """Raise ``TypeError``/``ValueError`` unless ``df`` is a polars table with ``names``."""
     if not isinstance(df, pl.DataFrame):
         kind = type(df).__module__.split(".")[0] + "." + type(df).__name__

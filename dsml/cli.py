@@ -15,9 +15,12 @@ import polars as pl
 import torch
 from torch import nn, optim
 
-from dsml import checkpoints, distributed, images, scoring, training
+from dsml import scoring
+from dsml.data import images
 from dsml.models.cnn import SimpleCNN
 from dsml.models.dense import DenseNet
+from dsml.train import checkpoints, distributed
+from dsml.train import loop as training
 
 MODELS = ("dense", "cnn")
 
@@ -33,7 +36,9 @@ def read_table(path: str | Path) -> pl.DataFrame:
         return pl.read_parquet(path) if path.suffix == ".parquet" else pl.read_csv(path)
     except (pl.exceptions.PolarsError, OSError, UnicodeDecodeError) as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise ValueError(f"cannot read table {str(path)!r} as {'parquet' if path.suffix == '.parquet' else 'CSV'}: {first}") from None
+        raise ValueError(
+            f"cannot read table {str(path)!r} as {'parquet' if path.suffix == '.parquet' else 'CSV'}: {first}"
+        ) from None
 
 
 def build_model(kind: str, X: torch.Tensor, num_classes: int) -> nn.Module:
@@ -47,8 +52,9 @@ def build_model(kind: str, X: torch.Tensor, num_classes: int) -> nn.Module:
 def load(args) -> tuple:
     table = read_table(args.table)
     size = tuple(args.size) if args.size else None
-    return images.load_image(table, args.label, args.filepath, args.index, scale=True,
-                             flatten=args.model == "dense", size=size)
+    return images.load_image(
+        table, args.label, args.filepath, args.index, scale=True, flatten=args.model == "dense", size=size
+    )
 
 
 def cmd_train(args) -> int:
@@ -57,9 +63,19 @@ def cmd_train(args) -> int:
         torch.manual_seed(args.seed)
     model = build_model(args.model, X, len(cn))
     optimizer = optim.Adam(model.parameters(), lr=args.lr)
-    training.train(model, optimizer, X_train, y_train, num_epochs=args.epochs, batch_size=args.batch_size,
-                   device=args.device, seed=args.seed, valid_fraction=args.valid_fraction,
-                   patience=args.patience, progress=False if args.no_progress else None)
+    training.train(
+        model,
+        optimizer,
+        X_train,
+        y_train,
+        num_epochs=args.epochs,
+        batch_size=args.batch_size,
+        device=args.device,
+        seed=args.seed,
+        valid_fraction=args.valid_fraction,
+        patience=args.patience,
+        progress=False if args.no_progress else None,
+    )
     if distributed.is_main():
         print(f"train accuracy: {scoring.score(model, X_train, y_train, cn):.4f}")
         if len(X_test):
@@ -85,21 +101,28 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m dsml",
         description="Train and score the textbook's networks on a table of images "
-                    "(columns label, filepath, index = train/test).",
+        "(columns label, filepath, index = train/test).",
     )
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def common(cmd: argparse.ArgumentParser) -> None:
         cmd.add_argument("table", help="CSV or parquet table, one row per image, e.g. data/mnist_1000.csv")
-        cmd.add_argument("--model", choices=MODELS, default="dense",
-                         help="dense: chapter 13's DenseNet on flattened images; cnn: chapter 14's SimpleCNN")
+        cmd.add_argument(
+            "--model",
+            choices=MODELS,
+            default="dense",
+            help="dense: chapter 13's DenseNet on flattened images; cnn: chapter 14's SimpleCNN",
+        )
         cmd.add_argument("--label", default="label", help="label column (default: label)")
         cmd.add_argument("--filepath", default="filepath", help="image path column (default: filepath)")
         cmd.add_argument("--index", default="index", help="train/test column (default: index)")
         cmd.add_argument("--size", type=int, nargs=2, metavar=("H", "W"), help="resize every image to H x W")
 
-    t = sub.add_parser("train", help="train a network and print train and test accuracy",
-                       description="Train a network on the table's train rows, then print train and test accuracy.")
+    t = sub.add_parser(
+        "train",
+        help="train a network and print train and test accuracy",
+        description="Train a network on the table's train rows, then print train and test accuracy.",
+    )
     common(t)
     t.add_argument("--epochs", type=int, default=20, help="passes over the training rows (default: 20)")
     t.add_argument("--batch-size", type=int, default=64, help="rows per update (default: 64)")
@@ -112,8 +135,11 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--no-progress", action="store_true", help="never show a progress bar")
     t.set_defaults(run=cmd_train)
 
-    s = sub.add_parser("score", help="score saved weights on a table",
-                       description="Load weights saved with train --save and print train and test accuracy.")
+    s = sub.add_parser(
+        "score",
+        help="score saved weights on a table",
+        description="Load weights saved with train --save and print train and test accuracy.",
+    )
     common(s)
     s.add_argument("--weights", required=True, help="a file written by train --save")
     s.set_defaults(run=cmd_score)

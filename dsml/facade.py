@@ -8,8 +8,13 @@ code are both easy to find.
 
 from __future__ import annotations
 
-from dsml import checkpoints, images, plots, scoring, sequences, text, training
-from dsml import datasets, descent, inspection, plots_inside
+from dsml import scoring
+from dsml.data import datasets, images, sequences, text
+from dsml.inside import descent, inspection
+from dsml.plots import images as plots
+from dsml.plots import inside as plots_inside
+from dsml.train import checkpoints
+from dsml.train import loop as training
 
 
 class DSImage:

@@ -7,55 +7,19 @@ the data grows (the book's helpers pushed the whole tensor through at once).
 
 from __future__ import annotations
 
-import contextlib
-
 import numpy as np
 import polars as pl
 import torch
 from torch import nn
 
-from dsml._checks import explain_forward_error, require_enough_outputs, require_labels, require_same_length
-from dsml.batches import batches, is_dataset
-
-EVAL_BATCH_SIZE = 512
-
-
-def model_device(model: nn.Module) -> torch.device:
-    """The device holding the model's parameters (the CPU for a model without any)."""
-    param = next(model.parameters(), None)
-    return param.device if param is not None else torch.device("cpu")
+from dsml._checks import require_enough_outputs, require_labels, require_same_length
+from dsml.train.batches import batches, is_dataset
+from dsml.train.evaluation import EVAL_BATCH_SIZE, eval_mode, forward, model_device, predicted_codes, probabilities
 
 
-@contextlib.contextmanager
-def eval_mode(model: nn.Module):
-    """Put ``model`` in eval mode (dropout off, batch-norm statistics fixed), then back as it was."""
-    was_training = model.training
-    model.eval()
-    try:
-        yield model
-    finally:
-        model.train(was_training)
-
-
-def forward(model: nn.Module, xb: torch.Tensor) -> torch.Tensor:
-    """``model(xb)``, with a shape mistake explained in words."""
-    try:
-        return model(xb)
-    except IndexError as err:
-        if xb.dtype.is_floating_point:
-            raise
-        raise ValueError(
-            f"a token id in this batch (largest {int(xb.max())}) is outside the model's embedding "
-            f"(torch said: {err}). Build the embedding from the same vocabulary as X."
-        ) from None
-    except RuntimeError as err:
-        if any(word in str(err) for word in ("shape", "size", "dimension", "Expected")):
-            raise explain_forward_error(model, tuple(xb.shape), err) from None
-        raise
-
-
-def collect_outputs(model: nn.Module, X, y=None, batch_size: int = EVAL_BATCH_SIZE
-                    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+def collect_outputs(
+    model: nn.Module, X, y=None, batch_size: int = EVAL_BATCH_SIZE
+) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Run ``model`` over ``X`` in batches; return CPU outputs ``(N, K)`` and targets.
 
     ``X`` is a tensor (with ``y`` a tensor or ``None``) or a ``Dataset`` of
@@ -74,19 +38,6 @@ def collect_outputs(model: nn.Module, X, y=None, batch_size: int = EVAL_BATCH_SI
     if not outs:
         raise ValueError("X has no rows, so there is nothing to score.")
     return torch.cat(outs), (torch.cat(targets) if targets else None)
-
-
-def predicted_codes(outputs: torch.Tensor) -> torch.Tensor:
-    """Class codes from outputs: argmax of logits, or logit > 0 for one output."""
-    return (outputs[:, 0] > 0).long() if outputs.shape[1] == 1 else outputs.argmax(dim=1)
-
-
-def probabilities(outputs: torch.Tensor) -> torch.Tensor:
-    """Class probabilities from outputs: softmax, or sigmoid for one output."""
-    if outputs.shape[1] == 1:
-        p = torch.sigmoid(outputs[:, 0])
-        return torch.stack([1 - p, p], dim=1)
-    return torch.softmax(outputs, dim=1)
 
 
 def _num_classes(outputs: torch.Tensor) -> int:
@@ -191,8 +142,10 @@ def confusion_table(model: nn.Module, X, y=None, cn=None, batch_size: int = EVAL
     check_codes(predicted, k, "the model's prediction")
     counts = torch.bincount(y * k + predicted, minlength=k * k).reshape(k, k)
     names = np.asarray(cn) if cn is not None else np.arange(k)
-    return pl.DataFrame({
-        "target_": np.repeat(names, k),
-        "prediction_": np.tile(names, k),
-        "count": counts.reshape(-1).numpy(),
-    })
+    return pl.DataFrame(
+        {
+            "target_": np.repeat(names, k),
+            "prediction_": np.tile(names, k),
+            "count": counts.reshape(-1).numpy(),
+        }
+    )

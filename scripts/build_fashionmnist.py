@@ -33,8 +33,16 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 MEDIA_DIR = REPO_ROOT / "media" / "fashionmnist_10000"
 CSV_PATH = REPO_ROOT / "data" / "fashionmnist_10000.csv"
 CLASS_NAMES = [
-    "t-shirt/top", "trouser", "pullover", "dress", "coat",
-    "sandal", "shirt", "sneaker", "bag", "ankle boot",
+    "t-shirt/top",
+    "trouser",
+    "pullover",
+    "dress",
+    "coat",
+    "sandal",
+    "shirt",
+    "sneaker",
+    "bag",
+    "ankle boot",
 ]
 PER_CLASS = {"train": 750, "test": 250}
 SPLIT_PREFIX = {"train": "train", "test": "t10k"}
@@ -83,9 +91,7 @@ def load_split(split):
         candidates = [SOURCE_DIR / f"{prefix}-{kind}-ubyte{ext}" for ext in (".gz", "")]
         path = next((p for p in candidates if p.exists()), None)
         if path is None:
-            raise FileNotFoundError(
-                f"{candidates[0]} not found: run `apt-get install dataset-fashion-mnist`"
-            )
+            raise FileNotFoundError(f"{candidates[0]} not found: run `apt-get install dataset-fashion-mnist`")
         arrays.append(read_idx(path))
     return arrays[0], arrays[1]
 
@@ -117,11 +123,13 @@ def main():
         Image.fromarray(images[src]).save(path, optimize=False)
         filepaths.append(path.relative_to(REPO_ROOT).as_posix())
 
-    table = pl.DataFrame({
-        "label": [labels[i] for i in order],
-        "filepath": filepaths,
-        "index": [splits[i] for i in order],
-    })
+    table = pl.DataFrame(
+        {
+            "label": [labels[i] for i in order],
+            "filepath": filepaths,
+            "index": [splits[i] for i in order],
+        }
+    )
     table.write_csv(CSV_PATH)
     print(f"wrote {len(table)} images to {MEDIA_DIR} and {CSV_PATH}")
     print(table.group_by("index", "label").len().sort("index", "label"))

@@ -97,8 +97,7 @@ def main():
     )
     CSV_PATH.parent.mkdir(parents=True, exist_ok=True)
     table.write_csv(CSV_PATH)
-    print(f"wrote {table.height} rows to {CSV_PATH} "
-          f"({raw.height - table.height} source rows dropped)")
+    print(f"wrote {table.height} rows to {CSV_PATH} ({raw.height - table.height} source rows dropped)")
     print(table.group_by("index", "label").len().sort("index", "label"))
 
 

@@ -110,13 +110,17 @@ def to_long(name, n_dims):
         for values, label in read_ts(ts_path(name, split), n_dims):
             steps = len(values)
             rounded = np.round(values, 6) + 0.0  # "+ 0.0" turns -0.0 into 0.0
-            frames.append(pl.DataFrame({
-                "id": [next_id] * steps,
-                "step": list(range(steps)),
-                **{f"f{d}": rounded[:, d] for d in range(n_dims)},
-                "label": [label] * steps,
-                "index": [split.lower()] * steps,
-            }))
+            frames.append(
+                pl.DataFrame(
+                    {
+                        "id": [next_id] * steps,
+                        "step": list(range(steps)),
+                        **{f"f{d}": rounded[:, d] for d in range(n_dims)},
+                        "label": [label] * steps,
+                        "index": [split.lower()] * steps,
+                    }
+                )
+            )
             next_id += 1
     return pl.concat(frames).sort("id", "step")
 
@@ -128,11 +132,14 @@ def main():
         path = REPO_ROOT / "data" / filename
         path.parent.mkdir(parents=True, exist_ok=True)
         table.write_csv(path, float_precision=6)
-        per_series = table.group_by("id").agg(
-            pl.len().alias("length"), pl.first("label"), pl.first("index"))
+        per_series = table.group_by("id").agg(pl.len().alias("length"), pl.first("label"), pl.first("index"))
         print(f"{name}: {table.height} rows, {per_series.height} series -> {path}")
-        print(per_series.group_by("index", "label").len().sort("index", "label")
-              .pivot("index", index="label", values="len"))
+        print(
+            per_series.group_by("index", "label")
+            .len()
+            .sort("index", "label")
+            .pivot("index", index="label", values="len")
+        )
         lengths = per_series["length"].value_counts().sort("length").rows()
         print("series length: count =", dict(lengths))
 

@@ -22,7 +22,8 @@ def _seed():
 
 @pytest.fixture(scope="module")
 def one_thread():
-    """One torch thread for a module: small models gain little from two, and threads stall when other jobs share the cores."""
+    """One torch thread for a module: small models gain little from two, and threads stall when
+    other jobs share the cores."""
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     yield
@@ -49,6 +50,7 @@ def make_images(tmp_path):
     item (a uint8 array HxW or HxWx3/4, or a PIL image) and returns the table
     with columns label, filepath (absolute), index.
     """
+
     def make(items, name="img"):
         paths = []
         for i, (_, _, pixels) in enumerate(items):
@@ -56,11 +58,14 @@ def make_images(tmp_path):
             img = pixels if isinstance(pixels, Image.Image) else Image.fromarray(np.asarray(pixels, dtype=np.uint8))
             img.save(path)
             paths.append(str(path))
-        return pl.DataFrame({
-            "label": [label for label, _, _ in items],
-            "filepath": paths,
-            "index": [index for _, index, _ in items],
-        })
+        return pl.DataFrame(
+            {
+                "label": [label for label, _, _ in items],
+                "filepath": paths,
+                "index": [index for _, index, _ in items],
+            }
+        )
+
     return make
 
 

@@ -37,17 +37,27 @@ def main(out: str) -> None:
     y = (X[:, 0] + X[:, 1] > 0).long() + (X[:, 2] > 1).long()
     torch.manual_seed(100 + rank)  # different initial weights: DDP must broadcast rank 0's
     model = DenseNet(in_features=20, hidden_sizes=(16,), num_classes=3)
-    history = DSTorch.train(model, torch.optim.Adam(model.parameters(), lr=0.01), X, y, num_epochs=3,
-                            batch_size=32, seed=1)
+    history = DSTorch.train(
+        model, torch.optim.Adam(model.parameters(), lr=0.01), X, y, num_epochs=3, batch_size=32, seed=1
+    )
     torch.save({"state": model.state_dict(), "history": history.records}, f"{out}/tensors_rank{rank}.pt")
 
     torch.manual_seed(200 + rank)
     model = DenseNet(in_features=20, hidden_sizes=(16,), num_classes=3)
     train_ds, valid_ds = Rows(X[:240], y[:240]), TensorDataset(X[240:], y[240:])
-    history = DSTorch.train(model, torch.optim.SGD(model.parameters(), lr=0.1), train_ds, num_epochs=2,
-                            batch_size=16, seed=2, X_valid=valid_ds, patience=5)
-    torch.save({"state": model.state_dict(), "history": history.records, "seen": train_ds.seen},
-               f"{out}/dataset_rank{rank}.pt")
+    history = DSTorch.train(
+        model,
+        torch.optim.SGD(model.parameters(), lr=0.1),
+        train_ds,
+        num_epochs=2,
+        batch_size=16,
+        seed=2,
+        X_valid=valid_ds,
+        patience=5,
+    )
+    torch.save(
+        {"state": model.state_dict(), "history": history.records, "seen": train_ds.seen}, f"{out}/dataset_rank{rank}.pt"
+    )
 
 
 if __name__ == "__main__":

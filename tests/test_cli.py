@@ -25,8 +25,22 @@ def test_help_explains_the_commands():
 @pytest.mark.slow
 def test_train_save_and_score(tmp_path):
     weights = tmp_path / "dense.pt"
-    result = dsml("train", "data/mnist_1000.csv", "--model", "dense", "--epochs", "20", "--batch-size", "64",
-                  "--lr", "0.001", "--seed", "1", "--save", str(weights))
+    result = dsml(
+        "train",
+        "data/mnist_1000.csv",
+        "--model",
+        "dense",
+        "--epochs",
+        "20",
+        "--batch-size",
+        "64",
+        "--lr",
+        "0.001",
+        "--seed",
+        "1",
+        "--save",
+        str(weights),
+    )
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert sum(bool(re.fullmatch(r"Epoch \d+/20, Loss: \d+\.\d{4}", line)) for line in lines) == 20
@@ -43,11 +57,14 @@ def test_cnn_runs_on_images(tmp_path):
     assert "Epoch 1/1, Loss:" in result.stdout and "test accuracy:" in result.stdout
 
 
-@pytest.mark.parametrize("args, message", [
-    (["train", "missing.csv"], "dsml: error: table 'missing.csv' does not exist."),
-    (["train", "data"], "dsml: error: 'data' is a folder"),
-    (["train", "data/mnist_1000.csv", "--label", "digit"], "dsml: error: the table has no column 'digit'"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["train", "missing.csv"], "dsml: error: table 'missing.csv' does not exist."),
+        (["train", "data"], "dsml: error: 'data' is a folder"),
+        (["train", "data/mnist_1000.csv", "--label", "digit"], "dsml: error: the table has no column 'digit'"),
+    ],
+)
 def test_bad_input_is_one_line_without_a_traceback(args, message):
     result = dsml(*args)
     assert result.returncode == 2

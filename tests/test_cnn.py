@@ -7,7 +7,6 @@ from torch import nn
 
 from dsml import DSTorch, SimpleCNN
 
-
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
@@ -87,8 +86,16 @@ def test_fashion_mnist_loads_and_a_cnn_beats_the_majority_in_two_epochs():
     assert "ankle boot" in cn and "t-shirt/top" in cn
     torch.manual_seed(0)
     model = SimpleCNN(num_classes=len(cn))
-    DSTorch.train(model, torch.optim.Adam(model.parameters(), lr=1e-3), X_train[:3000], y_train[:3000],
-                  num_epochs=2, batch_size=64, seed=0, verbose=False)
+    DSTorch.train(
+        model,
+        torch.optim.Adam(model.parameters(), lr=1e-3),
+        X_train[:3000],
+        y_train[:3000],
+        num_epochs=2,
+        batch_size=64,
+        seed=0,
+        verbose=False,
+    )
     majority = float(torch.bincount(y_test).max()) / len(y_test)
     accuracy = DSTorch.score_image(model, X_test, y_test, cn)
     assert majority <= 0.11 and accuracy >= 0.6, accuracy

@@ -8,7 +8,7 @@ import torch
 from torch import optim
 
 from dsml import DenseNet, DSTorch, SimpleCNN
-from dsml.batches import batches
+from dsml.train.batches import batches
 
 pytestmark = [pytest.mark.cuda, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")]
 
@@ -25,8 +25,9 @@ def blobs():
 def test_train_moves_the_model_and_each_batch_to_the_gpu(blobs):
     X, y = blobs
     model = DenseNet(in_features=8, hidden_sizes=(16,), num_classes=3)
-    history = DSTorch.train(model, optim.Adam(model.parameters(), lr=0.01), X, y, num_epochs=5, batch_size=32,
-                            device="cuda", verbose=False)
+    history = DSTorch.train(
+        model, optim.Adam(model.parameters(), lr=0.01), X, y, num_epochs=5, batch_size=32, device="cuda", verbose=False
+    )
     assert all(p.is_cuda for p in model.parameters())
     assert X.device.type == "cpu"  # the caller's tensors are left where they were
     assert history.records[-1]["accuracy"] > 0.9
@@ -56,8 +57,18 @@ def test_mixed_precision_trains_a_cnn(mnist):
     _, X_train, X_test, _, y_train, y_test, cn = DSTorch.load_image(mnist, scale=True)
     torch.manual_seed(0)
     model = SimpleCNN(num_classes=len(cn))
-    history = DSTorch.train(model, optim.Adam(model.parameters(), lr=0.001), X_train, y_train, num_epochs=3,
-                            batch_size=64, device="cuda", amp=True, verbose=False, seed=0)
+    history = DSTorch.train(
+        model,
+        optim.Adam(model.parameters(), lr=0.001),
+        X_train,
+        y_train,
+        num_epochs=3,
+        batch_size=64,
+        device="cuda",
+        amp=True,
+        verbose=False,
+        seed=0,
+    )
     losses = history.df["loss"].to_numpy()
     assert np.isfinite(losses).all() and losses[-1] < losses[0]
     assert DSTorch.score_image(model, X_test, y_test, cn) > 0.5
@@ -68,6 +79,7 @@ def test_a_diverging_loss_is_caught_at_the_end_of_a_sync_free_epoch(blobs):
     model = DenseNet(in_features=8, hidden_sizes=(16,), num_classes=3)
     with torch.no_grad():
         model.net[0].weight.fill_(float("nan"))
-    history = DSTorch.train(model, optim.SGD(model.parameters(), lr=0.1), X, y, num_epochs=3, batch_size=32,
-                            device="cuda", verbose=False)
+    history = DSTorch.train(
+        model, optim.SGD(model.parameters(), lr=0.1), X, y, num_epochs=3, batch_size=32, device="cuda", verbose=False
+    )
     assert history.stop_reason == "non_finite_loss" and len(history) == 0

@@ -11,11 +11,11 @@ import polars as pl
 import pytest
 import torch
 from PIL import Image
-
 from torch.utils.data import DataLoader
 from torchvision.transforms import v2
 
-from dsml import DSTorch, decoding
+from dsml import DSTorch
+from dsml.data import decoding
 from dsml.models.cnn import SimpleCNN
 from dsml.models.dense import DenseNet
 
@@ -137,8 +137,11 @@ def test_scoring_a_dataset_gives_the_answers_of_tensors(mnist):
     got = DSTorch.predict_proba(model, test_ds, None, cn)
     want = DSTorch.predict_proba(model, X_test, y_test, cn)
     assert got.columns == want.columns and got["prediction_"].equals(want["prediction_"])
-    np.testing.assert_allclose(got.select(pl.exclude("target_", "prediction_")).to_numpy(),
-                               want.select(pl.exclude("target_", "prediction_")).to_numpy(), rtol=1e-6)
+    np.testing.assert_allclose(
+        got.select(pl.exclude("target_", "prediction_")).to_numpy(),
+        want.select(pl.exclude("target_", "prediction_")).to_numpy(),
+        rtol=1e-6,
+    )
 
 
 @pytest.mark.parametrize("num_workers", [0, 2])
@@ -152,14 +155,16 @@ def test_training_on_a_dataset_matches_training_on_tensors(grey_table, num_worke
     b.load_state_dict(a.state_dict())
     opt_a, opt_b = torch.optim.Adam(a.parameters(), lr=0.01), torch.optim.Adam(b.parameters(), lr=0.01)
     hist_a = DSTorch.train(a, opt_a, X_train, y_train, num_epochs=3, batch_size=len(X_train), verbose=False)
-    hist_b = DSTorch.train(b, opt_b, train_ds, num_epochs=3, batch_size=len(X_train), verbose=False,
-                           num_workers=num_workers)
+    hist_b = DSTorch.train(
+        b, opt_b, train_ds, num_epochs=3, batch_size=len(X_train), verbose=False, num_workers=num_workers
+    )
     for p, q in zip(a.parameters(), b.parameters()):
         torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(hist_a.df["loss"].to_numpy(), hist_b.df["loss"].to_numpy(), rtol=1e-5)
 
 
 # The decoder behind both: one read per file, a fast path for plain PNGs, several processes for large tables.
+
 
 def pil_route(path: str, mode: str) -> np.ndarray:
     """The reference: Pillow's own reader, with dsml's conversions (palette, alpha onto black)."""
@@ -172,17 +177,20 @@ def pil_route(path: str, mode: str) -> np.ndarray:
     return arr[:, :, None] if arr.ndim == 2 else arr
 
 
-@pytest.mark.parametrize(("name", "make", "save_args", "mode"), [
-    ("grey", lambda a: Image.fromarray(a[..., 0]), {}, "L"),
-    ("rgb", lambda a: Image.fromarray(a[..., :3]), {}, "RGB"),
-    ("grey-as-rgb", lambda a: Image.fromarray(a[..., 0]), {}, "RGB"),
-    ("interlaced", lambda a: Image.fromarray(a[..., :3]), {"interlace": 1}, "RGB"),
-    ("grey16", lambda a: Image.fromarray(a[..., 0].astype(np.uint16) * 3), {}, "L"),
-    ("grey-alpha", lambda a: Image.fromarray(a[..., :2], "LA"), {}, "L"),
-    ("rgba", lambda a: Image.fromarray(a), {}, "RGB"),
-    ("palette", lambda a: Image.fromarray(a[..., :3]).quantize(16), {}, "RGB"),
-    ("bits", lambda a: Image.fromarray(a[..., 0] > 128), {}, "L"),
-])
+@pytest.mark.parametrize(
+    ("name", "make", "save_args", "mode"),
+    [
+        ("grey", lambda a: Image.fromarray(a[..., 0]), {}, "L"),
+        ("rgb", lambda a: Image.fromarray(a[..., :3]), {}, "RGB"),
+        ("grey-as-rgb", lambda a: Image.fromarray(a[..., 0]), {}, "RGB"),
+        ("interlaced", lambda a: Image.fromarray(a[..., :3]), {"interlace": 1}, "RGB"),
+        ("grey16", lambda a: Image.fromarray(a[..., 0].astype(np.uint16) * 3), {}, "L"),
+        ("grey-alpha", lambda a: Image.fromarray(a[..., :2], "LA"), {}, "L"),
+        ("rgba", lambda a: Image.fromarray(a), {}, "RGB"),
+        ("palette", lambda a: Image.fromarray(a[..., :3]).quantize(16), {}, "RGB"),
+        ("bits", lambda a: Image.fromarray(a[..., 0] > 128), {}, "L"),
+    ],
+)
 def test_decode_equals_pillow(tmp_path, name, make, save_args, mode):
     pixels = np.random.default_rng(3).integers(0, 256, (9, 11, 4), dtype=np.uint8)
     path = str(tmp_path / f"{name}.png")
@@ -222,8 +230,13 @@ def many_table(tmp_path_factory) -> pl.DataFrame:
     for i in range(1700):
         paths.append(str(folder / f"many_{i:04d}.png"))
         Image.fromarray(rng.integers(0, 256, (40, 30), dtype=np.uint8)).save(paths[-1])
-    return pl.DataFrame({"label": [i % 5 for i in range(1700)], "filepath": paths,
-                         "index": ["train" if i % 3 else "test" for i in range(1700)]})
+    return pl.DataFrame(
+        {
+            "label": [i % 5 for i in range(1700)],
+            "filepath": paths,
+            "index": ["train" if i % 3 else "test" for i in range(1700)],
+        }
+    )
 
 
 @pytest.fixture
@@ -246,7 +259,9 @@ def test_parallel_load_equals_the_sequential_one(many_images, monkeypatch):
 
 def test_parallel_load_reports_the_first_bad_row(many_images):
     bad = many_images.with_columns(
-        pl.when(pl.int_range(pl.len()).is_in([1500, 1600])).then(pl.lit("gone.png")).otherwise("filepath")
+        pl.when(pl.int_range(pl.len()).is_in([1500, 1600]))
+        .then(pl.lit("gone.png"))
+        .otherwise("filepath")
         .alias("filepath")
     )
     with pytest.raises(FileNotFoundError, match=r"row 1500: image file 'gone.png' does not exist"):

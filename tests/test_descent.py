@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from dsml.descent import chapter_paths, derivatives, gradient_descent, two_minima
-from dsml.plots_inside import plot_gradient_descent
+from dsml.inside.descent import chapter_paths, derivatives, gradient_descent, two_minima
+from dsml.plots.inside import plot_gradient_descent
 
 
 def f_numpy(x):
@@ -110,16 +110,19 @@ def test_a_diverging_path_stops_at_the_last_finite_point():
     assert path["x"].is_finite().all()
 
 
-@pytest.mark.parametrize("kwargs, error, message", [
-    ({"method": "adam"}, ValueError, "method should be one of"),
-    ({"method": "gd", "momentum": 0.9}, ValueError, "only applies to method='momentum'"),
-    ({"method": "momentum", "momentum": 1.0}, ValueError, r"momentum should be in \[0, 1\)"),
-    ({"lr": 0}, ValueError, "lr should be a positive number"),
-    ({"steps": -1}, ValueError, "steps should be a whole number"),
-    ({"f": lambda x: math.exp(x)}, TypeError, "torch operations"),
-    ({"f": lambda x: np.exp(x.detach().numpy())}, TypeError, "torch operations"),
-    ({"f": lambda x: torch.stack([x, x])}, ValueError, "one number"),
-])
+@pytest.mark.parametrize(
+    "kwargs, error, message",
+    [
+        ({"method": "adam"}, ValueError, "method should be one of"),
+        ({"method": "gd", "momentum": 0.9}, ValueError, "only applies to method='momentum'"),
+        ({"method": "momentum", "momentum": 1.0}, ValueError, r"momentum should be in \[0, 1\)"),
+        ({"lr": 0}, ValueError, "lr should be a positive number"),
+        ({"steps": -1}, ValueError, "steps should be a whole number"),
+        ({"f": lambda x: math.exp(x)}, TypeError, "torch operations"),
+        ({"f": lambda x: np.exp(x.detach().numpy())}, TypeError, "torch operations"),
+        ({"f": lambda x: torch.stack([x, x])}, ValueError, "one number"),
+    ],
+)
 @pytest.mark.filterwarnings("ignore:Converting a tensor")  # math.exp(tensor) warns before dsml explains
 def test_mistakes_are_explained(kwargs, error, message):
     with pytest.raises(error, match=message):

@@ -23,8 +23,15 @@ pytestmark = pytest.mark.skipif(
 def torchrun(*args: str, timeout: float = 240) -> subprocess.CompletedProcess:
     """``torchrun --standalone --nproc_per_node=2 ARGS`` from the project root; kills every process on timeout."""
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", *args]
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    proc = subprocess.Popen(
+        cmd,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
     try:
         out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -67,8 +74,22 @@ def test_ranks_train_in_step_and_end_identical(tmp_path):
 
 def test_the_command_line_under_torchrun_prints_and_saves_once(tmp_path):
     weights = tmp_path / "dense.pt"
-    result = torchrun("-m", "dsml", "train", "data/mnist_1000.csv", "--model", "dense", "--epochs", "2",
-                      "--batch-size", "64", "--seed", "1", "--save", str(weights))
+    result = torchrun(
+        "-m",
+        "dsml",
+        "train",
+        "data/mnist_1000.csv",
+        "--model",
+        "dense",
+        "--epochs",
+        "2",
+        "--batch-size",
+        "64",
+        "--seed",
+        "1",
+        "--save",
+        str(weights),
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert [line.split(",")[0] for line in epoch_lines(result.stdout)] == ["Epoch 1/2", "Epoch 2/2"]
     assert len(re.findall(r"^train accuracy: 0\.\d{4}$", result.stdout, re.M)) == 1

@@ -114,7 +114,9 @@ def test_mixed_modes_become_rgb_with_a_warning(make_images):
 
 def test_different_sizes_list_each_size_with_a_path(make_images):
     table = make_images([(0, "train", np.zeros((5, 5))), (1, "train", np.zeros((5, 5))), (0, "test", np.zeros((8, 6)))])
-    with pytest.raises(ValueError, match=r"5x5 \(W x H\): 2 image\(s\), e\.g\. '.*img_000\.png'.*6x8 .*img_002\.png.*size=\(H, W\)"):
+    with pytest.raises(
+        ValueError, match=r"5x5 \(W x H\): 2 image\(s\), e\.g\. '.*img_000\.png'.*6x8 .*img_002\.png.*size=\(H, W\)"
+    ):
         DSTorch.load_image(table)
 
 
@@ -139,7 +141,10 @@ def test_a_pandas_table_gets_a_hint(grey_table):
 
 def test_missing_image_names_the_row_and_path(grey_table):
     table = grey_table.with_columns(
-        pl.when(pl.int_range(pl.len()) == 3).then(pl.lit("media/none/x.png")).otherwise(pl.col("filepath")).alias("filepath")
+        pl.when(pl.int_range(pl.len()) == 3)
+        .then(pl.lit("media/none/x.png"))
+        .otherwise(pl.col("filepath"))
+        .alias("filepath")
     )
     with pytest.raises(FileNotFoundError, match=r"row 3: image file 'media/none/x.png' does not exist"):
         DSTorch.load_image(table)

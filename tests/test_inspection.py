@@ -9,8 +9,8 @@ import torch
 from torch import nn
 
 from dsml import DenseNet, DSTorch, SimpleCNN
-from dsml.inspection import activations, hidden_units, misclassified, summary
-from dsml.plots_inside import plot_activations, plot_hidden_units, plot_misclassified
+from dsml.inside.inspection import activations, hidden_units, misclassified, summary
+from dsml.plots.inside import plot_activations, plot_hidden_units, plot_misclassified
 
 
 def n_params(model: nn.Module) -> int:
@@ -46,28 +46,37 @@ class Recurrent(nn.Module):
 
 # ---------------------------------------------------------------- summary
 
+
 def test_summary_of_the_chapter_13_network():
     model = DenseNet()
     table = summary(model, (784,))
     assert table.columns == ["layer", "type", "output_shape", "params", "trainable"]
     first = table.row(0, named=True)
-    assert first == {"layer": "net.0", "type": "Linear", "output_shape": "(B, 128)", "params": 100_480,
-                     "trainable": 100_480}
+    assert first == {
+        "layer": "net.0",
+        "type": "Linear",
+        "output_shape": "(B, 128)",
+        "params": 100_480,
+        "trainable": 100_480,
+    }
     total = table.filter(pl.col("layer") == "total").row(0, named=True)
     assert total["params"] == n_params(model) == table.filter(pl.col("layer") != "total")["params"].sum()
     assert total["output_shape"] == "(B, 10)"
     assert table.equals(summary(model))  # a dense network's input size is read from its first layer
 
 
-@pytest.mark.parametrize("make, example", [
-    (DenseNet, torch.rand(5, 784)),
-    (SimpleCNN, (1, 28, 28)),
-    (SimpleCNN, torch.rand(1, 1, 28, 28)),
-    (Custom, (4,)),
-    (Recurrent, torch.randint(0, 50, (3, 7))),
-    (lambda: nn.Linear(3, 2), (3,)),
-    (SimpleCNN, torch.utils.data.TensorDataset(torch.rand(2, 1, 28, 28), torch.tensor([0, 1]))),
-])
+@pytest.mark.parametrize(
+    "make, example",
+    [
+        (DenseNet, torch.rand(5, 784)),
+        (SimpleCNN, (1, 28, 28)),
+        (SimpleCNN, torch.rand(1, 1, 28, 28)),
+        (Custom, (4,)),
+        (Recurrent, torch.randint(0, 50, (3, 7))),
+        (lambda: nn.Linear(3, 2), (3,)),
+        (SimpleCNN, torch.utils.data.TensorDataset(torch.rand(2, 1, 28, 28), torch.tensor([0, 1]))),
+    ],
+)
 def test_summary_counts_every_parameter_once(make, example):
     model = make().train()
     table = summary(model, example)
@@ -112,6 +121,7 @@ def test_summary_explains_a_wrong_input_shape():
 
 # ---------------------------------------------------------------- hidden units
 
+
 def test_hidden_units_are_the_first_layer_weights_reshaped():
     model = DenseNet(in_features=12, hidden_sizes=(5,), num_classes=3)
     table = hidden_units(model, image_shape=(3, 4))
@@ -153,6 +163,7 @@ def test_plot_hidden_units_draws_limit_tiles_on_a_centred_scale():
 
 
 # ---------------------------------------------------------------- activations
+
 
 def test_activations_match_running_the_layers_by_hand():
     model = DenseNet(in_features=6, hidden_sizes=(5, 4), num_classes=3).train()
@@ -209,6 +220,7 @@ def test_activations_explain_a_wrong_layer():
 
 
 # ---------------------------------------------------------------- mistakes
+
 
 class Lookup(nn.Module):
     """Row i of X (the number i) gets the logits in row i of a fixed table."""

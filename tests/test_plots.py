@@ -51,10 +51,12 @@ def test_missing_file_column(grey_table):
 
 
 def test_history_plot_and_repr(tmp_path):
-    history = History([
-        {"epoch": 1, "loss": 1.0, "accuracy": 0.5, "val_loss": 1.1, "val_accuracy": 0.4, "lr": 0.1, "seconds": 0.1},
-        {"epoch": 2, "loss": 0.5, "accuracy": 0.8, "val_loss": 0.9, "val_accuracy": 0.6, "lr": 0.1, "seconds": 0.1},
-    ])
+    history = History(
+        [
+            {"epoch": 1, "loss": 1.0, "accuracy": 0.5, "val_loss": 1.1, "val_accuracy": 0.4, "lr": 0.1, "seconds": 0.1},
+            {"epoch": 2, "loss": 0.5, "accuracy": 0.8, "val_loss": 0.9, "val_accuracy": 0.6, "lr": 0.1, "seconds": 0.1},
+        ]
+    )
     assert repr(history) == "History(2 epochs, loss 1.0000 -> 0.5000, val_loss 0.9000, val_accuracy 0.6000)"
     assert isinstance(history.df, pl.DataFrame) and history.df.shape == (2, 7)
     assert draw(history.plot(), tmp_path) > 1000

@@ -28,6 +28,7 @@ def ragged(lengths, features=3, total=6):
 
 # --- SequenceRNN --------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("cell", CELLS)
 @pytest.mark.parametrize("bidirectional", [False, True])
 @pytest.mark.parametrize("num_layers", [1, 2])
@@ -99,6 +100,7 @@ def test_bad_arguments_and_inputs_have_clear_errors():
 
 
 # --- TextRNN and TextCNN ------------------------------------------------------------------------
+
 
 def tokens(lengths, total=7, vocab=20, pad=0):
     x = torch.randint(1, vocab, (len(lengths), total))
@@ -183,6 +185,7 @@ def test_an_id_outside_the_embedding_is_explained_by_score():
 
 # --- MNIST rows as time steps -------------------------------------------------------------------
 
+
 @pytest.mark.slow
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
 def test_sequence_rnn_reads_mnist_rows(cell):
@@ -191,7 +194,16 @@ def test_sequence_rnn_reads_mnist_rows(cell):
     rows = lambda images: images.reshape(len(images), 28, 28)  # noqa: E731  (N, 1, 28, 28) -> (N, 28 steps, 28)
     torch.manual_seed(0)
     model = SequenceRNN(28, len(cn), cell=cell)
-    DSTorch.train(model, torch.optim.Adam(model.parameters(), lr=3e-3), rows(X_train), y_train,
-                  num_epochs=20, batch_size=32, seed=0, clip_grad_norm=1.0, verbose=False)
+    DSTorch.train(
+        model,
+        torch.optim.Adam(model.parameters(), lr=3e-3),
+        rows(X_train),
+        y_train,
+        num_epochs=20,
+        batch_size=32,
+        seed=0,
+        clip_grad_norm=1.0,
+        verbose=False,
+    )
     accuracy = DSTorch.score_image(model, rows(X_test), y_test, cn)
     assert accuracy >= 0.85, accuracy

@@ -10,7 +10,8 @@ from plotnine import ggplot
 from torch import nn
 
 from dsml import DSTorch
-from dsml.scoring import EVAL_BATCH_SIZE, collect_outputs
+from dsml.scoring import collect_outputs
+from dsml.train.evaluation import EVAL_BATCH_SIZE
 
 
 class Recorder(nn.Module):
@@ -116,7 +117,9 @@ def test_X_and_y_of_different_lengths(data):
 
 def test_a_shape_the_model_cannot_take(data):
     X, y, cn = data
-    with pytest.raises(ValueError, match=r"cannot take a batch of shape \(512, 5\).*first layer takes 4 inputs per row, not 5"):
+    with pytest.raises(
+        ValueError, match=r"cannot take a batch of shape \(512, 5\).*first layer takes 4 inputs per row, not 5"
+    ):
         DSTorch.score_image(Recorder(), torch.randn(1300, 5), y, cn)
 
 

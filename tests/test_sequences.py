@@ -8,8 +8,7 @@ import pytest
 import torch
 
 from dsml import DSTorch, SequenceRNN
-from dsml.sequences import load_sequences
-
+from dsml.data.sequences import load_sequences
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -17,14 +16,16 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 @pytest.fixture
 def steps():
     """Three series (ids 'b', 'a', 'c' in order of appearance), lengths 3, 2, 1, rows shuffled within series."""
-    return pl.DataFrame({
-        "id": ["b", "b", "a", "b", "a", "c"],
-        "step": [2, 0, 1, 1, 0, 5],
-        "f0": [3.0, 1.0, 20.0, 2.0, 10.0, 7.0],
-        "f1": [-3.0, -1.0, -20.0, -2.0, -10.0, -7.0],
-        "label": ["x", "x", "y", "x", "y", "x"],
-        "index": ["train", "train", "test", "train", "test", "train"],
-    })
+    return pl.DataFrame(
+        {
+            "id": ["b", "b", "a", "b", "a", "c"],
+            "step": [2, 0, 1, 1, 0, 5],
+            "f0": [3.0, 1.0, 20.0, 2.0, 10.0, 7.0],
+            "f1": [-3.0, -1.0, -20.0, -2.0, -10.0, -7.0],
+            "label": ["x", "x", "y", "x", "y", "x"],
+            "index": ["train", "train", "test", "train", "test", "train"],
+        }
+    )
 
 
 def by_hand(df, features):
@@ -55,8 +56,14 @@ def test_features_max_length_and_names(steps):
 
 
 def test_without_index_column_a_seeded_stratified_split():
-    df = pl.DataFrame({"id": np.repeat(np.arange(20), 2), "step": np.tile([0, 1], 20),
-                       "f0": np.arange(40, dtype=float), "label": np.repeat([0] * 10 + [1] * 10, 2)})
+    df = pl.DataFrame(
+        {
+            "id": np.repeat(np.arange(20), 2),
+            "step": np.tile([0, 1], 20),
+            "f0": np.arange(40, dtype=float),
+            "label": np.repeat([0] * 10 + [1] * 10, 2),
+        }
+    )
     _, X_train, X_test, _, y_train, y_test, _ = load_sequences(df)
     assert len(X_train) == 16 and len(X_test) == 4 and y_test.tolist().count(0) == 2
     again = load_sequences(df)
@@ -96,6 +103,7 @@ def test_missing_columns_are_named(steps):
 
 # --- the shipped JapaneseVowels table -----------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def vowels():
     return pl.read_csv("data/japanese_vowels.csv", schema_overrides={"label": pl.Utf8})
@@ -115,8 +123,16 @@ def test_sequence_rnn_learns_japanese_vowels_well_above_chance(vowels, cell):
     X, X_train, X_test, y, y_train, y_test, cn = DSTorch.load_sequences(vowels)
     torch.manual_seed(0)
     model = SequenceRNN(12, len(cn), cell=cell)
-    DSTorch.train(model, torch.optim.Adam(model.parameters(), lr=3e-3), X_train, y_train,
-                  num_epochs=15, batch_size=32, seed=0, verbose=False)
+    DSTorch.train(
+        model,
+        torch.optim.Adam(model.parameters(), lr=3e-3),
+        X_train,
+        y_train,
+        num_epochs=15,
+        batch_size=32,
+        seed=0,
+        verbose=False,
+    )
     majority = float(torch.bincount(y_test).max()) / len(y_test)
     accuracy = DSTorch.score_image(model, X_test, y_test, cn)
     assert accuracy >= 0.8 > majority + 0.5, accuracy

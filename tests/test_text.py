@@ -12,7 +12,7 @@ import torch
 from polars import col as c
 
 from dsml import DSTorch, TextCNN, TextRNN, Vocabulary
-from dsml.text import build_vocabulary, default_tokens, embedding_matrix, load_text
+from dsml.data.text import build_vocabulary, default_tokens, embedding_matrix, load_text
 
 TOKENS = c.text.str.to_lowercase().str.extract_all(r"[a-z]+")
 
@@ -23,23 +23,29 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 @pytest.fixture
 def reviews():
     """Six tiny reviews with a train/test index; 'zebra' occurs only in a test row."""
-    return pl.DataFrame({
-        "id": [0, 1, 2, 3, 4, 5],
-        "label": ["pos", "neg", "pos", "neg", "pos", "neg"],
-        "text": ["Good good film", "Bad film, bad plot", "A good plot", "bad bad bad", "Zebra good", "zebra film"],
-        "index": ["train", "train", "train", "train", "test", "test"],
-    })
+    return pl.DataFrame(
+        {
+            "id": [0, 1, 2, 3, 4, 5],
+            "label": ["pos", "neg", "pos", "neg", "pos", "neg"],
+            "text": ["Good good film", "Bad film, bad plot", "A good plot", "bad bad bad", "Zebra good", "zebra film"],
+            "index": ["train", "train", "train", "train", "test", "test"],
+        }
+    )
 
 
 def fake_word2vec(words, dim=4, seed=0):
     """An object shaped like gensim's Word2Vec: .wv.key_to_index, .wv.index_to_key, .wv.vectors."""
     rng = np.random.default_rng(seed)
-    wv = SimpleNamespace(key_to_index={w: i for i, w in enumerate(words)}, index_to_key=list(words),
-                         vectors=rng.normal(size=(len(words), dim)).astype(np.float32))
+    wv = SimpleNamespace(
+        key_to_index={w: i for i, w in enumerate(words)},
+        index_to_key=list(words),
+        vectors=rng.normal(size=(len(words), dim)).astype(np.float32),
+    )
     return SimpleNamespace(wv=wv)
 
 
 # --- Vocabulary ---------------------------------------------------------------------------------
+
 
 def test_vocabulary_orders_by_count_then_alphabet_and_reserves_pad_and_unk():
     vocab = Vocabulary.from_token_lists([["b", "a", "c", "b"], ["a", "d", "c", "e"], ["e"]], min_count=2)
@@ -60,6 +66,7 @@ def test_vocabulary_rejects_bad_input():
 
 
 # --- load_text with model=None ------------------------------------------------------------------
+
 
 def test_load_text_builds_vocabulary_from_training_rows_and_pads_at_the_end(reviews):
     X, X_train, X_test, y, y_train, y_test, cn = load_text(reviews, None, TOKENS, c.label, max_length=4)
@@ -145,6 +152,7 @@ def test_column_names_work_as_expressions(reviews):
 
 # --- bad input ----------------------------------------------------------------------------------
 
+
 def test_null_text_names_the_rows(reviews):
     df = reviews.with_columns(text=pl.when(pl.col("id").is_in([1, 3])).then(None).otherwise(pl.col("text")))
     with pytest.raises(ValueError, match=r"2 row\(s\) have no text \(null in 'text'\): row\(s\) 1, 3"):
@@ -152,7 +160,9 @@ def test_null_text_names_the_rows(reviews):
 
 
 def test_missing_label_column_is_named_with_the_columns(reviews):
-    with pytest.raises(ValueError, match=r"no column 'sentiment'. Its columns are: 'id', 'label', 'text', 'index'.*label_expr="):
+    with pytest.raises(
+        ValueError, match=r"no column 'sentiment'. Its columns are: 'id', 'label', 'text', 'index'.*label_expr="
+    ):
         load_text(reviews, None, TOKENS, c.sentiment)
     with pytest.raises(ValueError, match="no column 'sentiment'"):
         load_text(reviews, None, TOKENS, "sentiment")
@@ -201,6 +211,7 @@ def test_tokens_must_be_lists_and_model_must_have_a_vocabulary(reviews):
 
 # --- gensim-style models ------------------------------------------------------------------------
 
+
 def test_gensim_pad_idx_0_keeps_the_books_ids_and_warns_naming_the_word(reviews):
     w2v = fake_word2vec(["bad", "good", "film", "plot"])
     with pytest.warns(UserWarning) as caught:
@@ -232,7 +243,9 @@ def test_embedding_matrix_adds_a_zero_padding_row_used_with_pad_idx_len(reviews)
 
 POSITIVE = ["good", "great", "superb", "lovely", "brilliant", "fun", "charming", "witty"]
 NEGATIVE = ["bad", "awful", "dull", "poor", "boring", "messy", "weak", "tedious"]
-FILLER = [a + b for a in ["ka", "lo", "mi", "ru", "te", "zo", "ba", "ne"] for b in ["m", "ris", "tan", "vel", "po", "d"]]
+FILLER = [
+    a + b for a in ["ka", "lo", "mi", "ru", "te", "zo", "ba", "ne"] for b in ["m", "ris", "tan", "vel", "po", "d"]
+]
 
 
 def sentiment_corpus(n: int, seed: int = 0) -> pl.DataFrame:
@@ -247,8 +260,9 @@ def sentiment_corpus(n: int, seed: int = 0) -> pl.DataFrame:
     for i in range(n):
         positive = rng.random() < 0.5
         same, other = (POSITIVE, NEGATIVE) if positive else (NEGATIVE, POSITIVE)
-        clause = [rng.choice(same) if rng.random() < 0.7 else "not " + rng.choice(other)
-                  for _ in range(rng.randint(1, 3))]
+        clause = [
+            rng.choice(same) if rng.random() < 0.7 else "not " + rng.choice(other) for _ in range(rng.randint(1, 3))
+        ]
         words = [rng.choice(FILLER) for _ in range(rng.randint(6, 16))]
         at = rng.randint(0, len(words))
         words[at:at] = " and ".join(clause).split()
@@ -258,8 +272,16 @@ def sentiment_corpus(n: int, seed: int = 0) -> pl.DataFrame:
 
 def fit_and_score(model, X_train, y_train, X_test, y_test, epochs=10):
     torch.manual_seed(0)
-    DSTorch.train(model, torch.optim.Adam(model.parameters(), lr=3e-3), X_train, y_train,
-                  num_epochs=epochs, batch_size=32, seed=0, verbose=False)
+    DSTorch.train(
+        model,
+        torch.optim.Adam(model.parameters(), lr=3e-3),
+        X_train,
+        y_train,
+        num_epochs=epochs,
+        batch_size=32,
+        seed=0,
+        verbose=False,
+    )
     return DSTorch.score_text(model, X_test, y_test)
 
 
@@ -278,8 +300,11 @@ def test_dsml_vocabulary_feeds_text_models_well_above_the_majority(corpus, kind)
     vocab = DSTorch.build_vocabulary(corpus, TOKENS, label_expr=c.label)
     assert int(X.max()) < len(vocab)
     torch.manual_seed(0)
-    model = (TextCNN(len(vocab), len(cn), embedding_dim=32, freeze=False) if kind == "cnn"
-             else TextRNN(len(vocab), len(cn), hidden_size=32, embedding_dim=32))
+    model = (
+        TextCNN(len(vocab), len(cn), embedding_dim=32, freeze=False)
+        if kind == "cnn"
+        else TextRNN(len(vocab), len(cn), hidden_size=32, embedding_dim=32)
+    )
     accuracy = fit_and_score(model, X_train, y_train, X_test, y_test)
     assert accuracy >= majority(y_test) + 0.3, accuracy
 
@@ -293,16 +318,21 @@ def test_gensim_word2vec_feeds_frozen_text_models_well_above_the_majority(corpus
 
     sentences = corpus.select(TOKENS).to_series().to_list()
     # a small corpus needs many epochs, or every vector points the same way (cosine ~0.99)
-    w2v = gensim.models.Word2Vec(sentences, vector_size=32, window=3, min_count=1, workers=1, seed=0,
-                                 hashfxn=stable_hash, epochs=100)
+    w2v = gensim.models.Word2Vec(
+        sentences, vector_size=32, window=3, min_count=1, workers=1, seed=0, hashfxn=stable_hash, epochs=100
+    )
     emb = DSTorch.embedding_matrix(w2v)
     pad = len(w2v.wv)
-    X, X_train, X_test, y, y_train, y_test, cn = DSTorch.load_text(corpus, w2v, TOKENS, c.label,
-                                                                   max_length=32, pad_idx=pad)
+    X, X_train, X_test, y, y_train, y_test, cn = DSTorch.load_text(
+        corpus, w2v, TOKENS, c.label, max_length=32, pad_idx=pad
+    )
     assert int(X.max()) < len(emb) and (X == pad).any()
     torch.manual_seed(0)
-    model = (TextCNN(emb, len(cn), pad_idx=pad) if kind == "cnn"
-             else TextRNN(emb, len(cn), hidden_size=32, cell="gru", pad_idx=pad))
+    model = (
+        TextCNN(emb, len(cn), pad_idx=pad)
+        if kind == "cnn"
+        else TextRNN(emb, len(cn), hidden_size=32, cell="gru", pad_idx=pad)
+    )
     assert not model.embedding.weight.requires_grad
     accuracy = fit_and_score(model, X_train, y_train, X_test, y_test)
     assert accuracy >= majority(y_test) + 0.25, accuracy
@@ -321,6 +351,7 @@ def test_predict_predict_proba_and_confusion_work_for_text_models(reviews):
 
 # --- the shipped sentiment table ----------------------------------------------------------------
 
+
 @pytest.mark.slow
 def test_rotten_tomatoes_loads_and_a_text_cnn_beats_the_majority():
     reviews = pl.read_csv("data/rotten_tomatoes.csv")
@@ -331,7 +362,15 @@ def test_rotten_tomatoes_loads_and_a_text_cnn_beats_the_majority():
     vocab = DSTorch.build_vocabulary(reviews, TOKENS)
     torch.manual_seed(0)
     model = TextCNN(len(vocab), len(cn), freeze=False)
-    DSTorch.train(model, torch.optim.Adam(model.parameters(), lr=1e-3), X_train, y_train,
-                  num_epochs=4, batch_size=64, seed=0, verbose=False)
+    DSTorch.train(
+        model,
+        torch.optim.Adam(model.parameters(), lr=1e-3),
+        X_train,
+        y_train,
+        num_epochs=4,
+        batch_size=64,
+        seed=0,
+        verbose=False,
+    )
     accuracy = DSTorch.score_text(model, X_test, y_test)
     assert accuracy >= majority(y_test) + 0.05, accuracy

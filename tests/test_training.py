@@ -56,7 +56,9 @@ def test_the_epoch_loss_is_the_mean_over_rows(blobs):
 def test_a_training_set_smaller_than_one_batch(blobs):
     X, y, _, _ = blobs
     model = small_net()
-    history = DSTorch.train(model, optim.Adam(model.parameters()), X[:5], y[:5], num_epochs=2, batch_size=32, verbose=False)
+    history = DSTorch.train(
+        model, optim.Adam(model.parameters()), X[:5], y[:5], num_epochs=2, batch_size=32, verbose=False
+    )
     assert len(history) == 2 and math.isfinite(history[-1]["loss"])
 
 
@@ -128,6 +130,7 @@ def test_cuda_by_default_when_available(blobs):
 
 # ---- issue 4: validation, early stopping, seeds, losses, schedules, interrupts, checkpoints ----
 
+
 def test_validation_columns_every_epoch(blobs, capsys):
     X, y, Xv, yv = blobs
     model = small_net()
@@ -142,8 +145,19 @@ def test_patience_stops_early_and_restores_the_best_weights(blobs):
     X, y, Xv, yv = blobs
     model = small_net()
     # A large learning rate on a tiny set overfits fast, so validation loss turns up early.
-    history = DSTorch.train(model, optim.Adam(model.parameters(), lr=0.05), X[:30], y[:30], num_epochs=200,
-                            batch_size=8, X_valid=Xv, y_valid=yv, patience=3, seed=0, verbose=False)
+    history = DSTorch.train(
+        model,
+        optim.Adam(model.parameters(), lr=0.05),
+        X[:30],
+        y[:30],
+        num_epochs=200,
+        batch_size=8,
+        X_valid=Xv,
+        y_valid=yv,
+        patience=3,
+        seed=0,
+        verbose=False,
+    )
     assert history.stop_reason == "early_stopping" and len(history) < 200
     best = min(r["val_loss"] for r in history)
     assert history[history.best_epoch - 1]["val_loss"] == best
@@ -153,14 +167,24 @@ def test_patience_stops_early_and_restores_the_best_weights(blobs):
 def test_patience_on_the_shipped_sample(mnist):
     X, X_train, X_test, y, y_train, y_test, cn = DSTorch.load_image(mnist, scale=True, flatten=True)
     model = DenseNet()
-    history = DSTorch.train(model, optim.Adam(model.parameters(), lr=0.001), X_train, y_train, num_epochs=100,
-                            batch_size=64, valid_fraction=0.2, patience=3, seed=1, verbose=False)
+    history = DSTorch.train(
+        model,
+        optim.Adam(model.parameters(), lr=0.001),
+        X_train,
+        y_train,
+        num_epochs=100,
+        batch_size=64,
+        valid_fraction=0.2,
+        patience=3,
+        seed=1,
+        verbose=False,
+    )
     assert history.stop_reason == "early_stopping" and len(history) < 100
     assert history.df["val_loss"].min() == history[history.best_epoch - 1]["val_loss"]
 
 
 def test_valid_fraction_is_stratified_and_disjoint(blobs):
-    from dsml.splits import stratified_split
+    from dsml.data.splits import stratified_split
 
     _, y, _, _ = blobs
     train_rows, valid_rows = stratified_split(y, 0.25, seed=4)
@@ -172,7 +196,7 @@ def test_valid_fraction_is_stratified_and_disjoint(blobs):
 
 
 def test_valid_fraction_never_trains_on_validation_rows(blobs, monkeypatch):
-    import dsml.training as training
+    import dsml.train.loop as training
 
     X, y, _, _ = blobs
     X = torch.cat([X, torch.arange(len(X)).float()[:, None]], dim=1)  # the last column is the row number
@@ -200,8 +224,17 @@ def test_same_seed_same_history(blobs):
     def run():
         torch.manual_seed(10)
         model = nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Dropout(0.3), nn.Linear(16, 3))
-        h = DSTorch.train(model, optim.Adam(model.parameters(), lr=0.01), X, y, num_epochs=3, X_valid=Xv,
-                          y_valid=yv, seed=7, verbose=False)
+        h = DSTorch.train(
+            model,
+            optim.Adam(model.parameters(), lr=0.01),
+            X,
+            y,
+            num_epochs=3,
+            X_valid=Xv,
+            y_valid=yv,
+            seed=7,
+            verbose=False,
+        )
         return h.df.drop("seconds")
 
     assert run().equals(run())
@@ -223,7 +256,8 @@ def test_regression_for_float_targets(blobs):
     history = DSTorch.train(model, optim.Adam(model.parameters(), lr=0.05), X, target, num_epochs=60, verbose=False)
     assert "rmse" in history[-1] and history[-1]["rmse"] < history[0]["rmse"]
     assert DSTorch.score_image(model, X, target) == pytest.approx(
-        torch.sqrt(F.mse_loss(model(X).detach().reshape(-1), target)).item(), rel=1e-4)
+        torch.sqrt(F.mse_loss(model(X).detach().reshape(-1), target)).item(), rel=1e-4
+    )
 
 
 def test_a_scheduler_is_stepped_every_epoch(blobs):
@@ -239,8 +273,16 @@ def test_gradient_clipping_bounds_the_update(blobs):
     X, y, _, _ = blobs
     model = small_net()
     before = [p.detach().clone() for p in model.parameters()]
-    DSTorch.train(model, optim.SGD(model.parameters(), lr=1.0), X * 1000, y, num_epochs=1, batch_size=200,
-                  clip_grad_norm=0.01, verbose=False)
+    DSTorch.train(
+        model,
+        optim.SGD(model.parameters(), lr=1.0),
+        X * 1000,
+        y,
+        num_epochs=1,
+        batch_size=200,
+        clip_grad_norm=0.01,
+        verbose=False,
+    )
     step = torch.sqrt(sum(((p.detach() - b) ** 2).sum() for p, b in zip(model.parameters(), before)))
     assert step.item() <= 0.01 + 1e-6
 
@@ -320,7 +362,7 @@ def test_save_and_load_round_trip(blobs, tmp_path):
     path = DSTorch.save(model, tmp_path / "m.pt", cn=["a", "b", "c"])
     again = DSTorch.load(small_net(), path)
     assert torch.equal(again(X), model(X))
-    from dsml.checkpoints import load_classes
+    from dsml.train.checkpoints import load_classes
 
     assert load_classes(path) == ["a", "b", "c"]
 
@@ -354,8 +396,9 @@ def test_checkpoint_keeps_the_best_and_resumes(blobs, tmp_path, capsys):
     assert path.exists()
     model2 = small_net()
     opt2 = optim.Adam(model2.parameters(), lr=0.01)
-    resumed = DSTorch.train(model2, opt2, X, y, num_epochs=5, X_valid=Xv, y_valid=yv, checkpoint=path,
-                            resume=True, seed=1)
+    resumed = DSTorch.train(
+        model2, opt2, X, y, num_epochs=5, X_valid=Xv, y_valid=yv, checkpoint=path, resume=True, seed=1
+    )
     assert "Resumed from" in capsys.readouterr().out
     assert [r["epoch"] for r in resumed] == [1, 2, 3, 4, 5]
     assert resumed.df.head(3).drop("seconds").equals(first.df.drop("seconds"))
@@ -376,7 +419,7 @@ def test_chapter_13_reaches_the_books_accuracy(mnist, capsys):
 
 
 def test_tensors_that_fit_go_to_the_gpu_once():
-    from dsml.device import fits_on_device, move_if_fits
+    from dsml.train.device import fits_on_device, move_if_fits
 
     cpu, gpu = torch.device("cpu"), torch.device("cuda")
     X, y = torch.zeros(100, 10), torch.zeros(100, dtype=torch.long)  # 4,000 + 800 bytes
@@ -390,7 +433,7 @@ def test_tensors_that_fit_go_to_the_gpu_once():
 @pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_move_if_fits_moves_small_tensors_to_the_gpu():
-    from dsml.device import move_if_fits
+    from dsml.train.device import move_if_fits
 
     X, y = torch.zeros(100, 10), torch.zeros(100, dtype=torch.long)
     moved = move_if_fits([X, y, None], torch.device("cuda"))
@@ -400,8 +443,16 @@ def test_move_if_fits_moves_small_tensors_to_the_gpu():
 def test_int32_and_numpy_class_codes_work(blobs):
     X, y, Xv, yv = blobs
     model = small_net()
-    history = DSTorch.train(model, optim.Adam(model.parameters()), X, y.int(), num_epochs=1,
-                            X_valid=Xv, y_valid=yv.numpy().astype("int32"), verbose=False)
+    history = DSTorch.train(
+        model,
+        optim.Adam(model.parameters()),
+        X,
+        y.int(),
+        num_epochs=1,
+        X_valid=Xv,
+        y_valid=yv.numpy().astype("int32"),
+        verbose=False,
+    )
     assert len(history) == 1
 
 
@@ -438,11 +489,32 @@ def test_resuming_keeps_the_best_epoch_and_patience(blobs, tmp_path, capsys):
     X, y, Xv, yv = blobs
     path = tmp_path / "ckpt.pt"
     model = small_net()
-    first = DSTorch.train(model, optim.Adam(model.parameters(), lr=0.01), X, y, num_epochs=4, X_valid=Xv,
-                          y_valid=yv, checkpoint=path, seed=1, verbose=False)
+    first = DSTorch.train(
+        model,
+        optim.Adam(model.parameters(), lr=0.01),
+        X,
+        y,
+        num_epochs=4,
+        X_valid=Xv,
+        y_valid=yv,
+        checkpoint=path,
+        seed=1,
+        verbose=False,
+    )
     model2 = small_net()
-    resumed = DSTorch.train(model2, optim.Adam(model2.parameters(), lr=0.01), X, y, num_epochs=4, X_valid=Xv,
-                            y_valid=yv, checkpoint=path, resume=True, seed=1, verbose=False)
+    resumed = DSTorch.train(
+        model2,
+        optim.Adam(model2.parameters(), lr=0.01),
+        X,
+        y,
+        num_epochs=4,
+        X_valid=Xv,
+        y_valid=yv,
+        checkpoint=path,
+        resume=True,
+        seed=1,
+        verbose=False,
+    )
     assert resumed.best_epoch == first.best_epoch
 
 

@@ -23,8 +23,9 @@ CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 SUMMARIES = ("last", "mean", "max")
 
 
-def make_rnn(input_size: int, hidden_size: int, cell: str, num_layers: int, bidirectional: bool,
-             dropout: float) -> nn.RNNBase:
+def make_rnn(
+    input_size: int, hidden_size: int, cell: str, num_layers: int, bidirectional: bool, dropout: float
+) -> nn.RNNBase:
     """A batch-first ``nn.RNN``/``nn.LSTM``/``nn.GRU``, checking the arguments."""
     if not isinstance(cell, str) or cell.lower() not in CELLS:
         raise ValueError(f"cell should be one of {', '.join(repr(c) for c in CELLS)}. Got {cell!r}.")
@@ -34,16 +35,23 @@ def make_rnn(input_size: int, hidden_size: int, cell: str, num_layers: int, bidi
     if not 0 <= dropout < 1:
         raise ValueError(f"dropout should be a probability in [0, 1). Got {dropout!r}.")
     # nn.LSTM's own dropout acts between stacked layers only (and warns with one layer)
-    return CELLS[cell.lower()](input_size, hidden_size, num_layers=num_layers, batch_first=True,
-                               bidirectional=bidirectional, dropout=dropout if num_layers > 1 else 0.0)
+    return CELLS[cell.lower()](
+        input_size,
+        hidden_size,
+        num_layers=num_layers,
+        batch_first=True,
+        bidirectional=bidirectional,
+        dropout=dropout if num_layers > 1 else 0.0,
+    )
 
 
 def summary_parts(summary: str) -> list[str]:
     """``"last+mean+max"`` -> ``["last", "mean", "max"]``, checking each part."""
     parts = summary.split("+") if isinstance(summary, str) else []
     if not parts or any(p not in SUMMARIES for p in parts) or len(set(parts)) != len(parts):
-        raise ValueError(f"summary should be 'last', 'mean', 'max' or several joined by '+', "
-                         f"e.g. 'last+mean+max'. Got {summary!r}.")
+        raise ValueError(
+            f"summary should be 'last', 'mean', 'max' or several joined by '+', e.g. 'last+mean+max'. Got {summary!r}."
+        )
     return parts
 
 
@@ -114,9 +122,17 @@ class SequenceRNN(nn.Module):
         torch.Size([1000, 10])
     """
 
-    def __init__(self, input_size: int, num_classes: int, hidden_size: int = 64, cell: str = "lstm",
-                 num_layers: int = 1, bidirectional: bool = False, dropout: float = 0.0,
-                 summary: str = "last+mean+max"):
+    def __init__(
+        self,
+        input_size: int,
+        num_classes: int,
+        hidden_size: int = 64,
+        cell: str = "lstm",
+        num_layers: int = 1,
+        bidirectional: bool = False,
+        dropout: float = 0.0,
+        summary: str = "last+mean+max",
+    ):
         super().__init__()
         self.input_size = input_size
         self.parts = summary_parts(summary)
@@ -126,10 +142,11 @@ class SequenceRNN(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         if x.ndim != 3 or not x.dtype.is_floating_point or x.shape[2] != self.input_size:
-            hint = (f" For images (N, 1, H, W) pass X.reshape(len(X), H, W): rows as time steps."
-                    if x.ndim == 4 else "")
-            raise ValueError(f"SequenceRNN takes float sequences (N, T, {self.input_size}). "
-                             f"Got {x.dtype} of shape {tuple(x.shape)}.{hint}")
+            hint = " For images (N, 1, H, W) pass X.reshape(len(X), H, W): rows as time steps." if x.ndim == 4 else ""
+            raise ValueError(
+                f"SequenceRNN takes float sequences (N, T, {self.input_size}). "
+                f"Got {x.dtype} of shape {tuple(x.shape)}.{hint}"
+            )
         missing = torch.isnan(x)
         lengths = lengths_from_mask(~missing.all(dim=2))  # (B,)
         x = x.masked_fill(missing, 0.0)

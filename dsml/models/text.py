@@ -21,15 +21,13 @@ def make_embedding(embedding, embedding_dim: int, freeze: bool, pad_idx: int) ->
         if embedding < 1:
             raise ValueError(f"embedding should be a vocabulary size >= 1 or a (V, D) matrix. Got {embedding}.")
         if not 0 <= pad_idx < embedding:
-            raise ValueError(f"pad_idx={pad_idx} is outside an embedding of {embedding} rows "
-                             f"(ids 0..{embedding - 1}).")
+            raise ValueError(f"pad_idx={pad_idx} is outside an embedding of {embedding} rows (ids 0..{embedding - 1}).")
         # padding_idx: the padding row starts at zero and gets no gradient
         return nn.Embedding(embedding, embedding_dim, padding_idx=pad_idx)
     if isinstance(embedding, (Tensor, np.ndarray)):
         weights = torch.as_tensor(embedding, dtype=torch.float32)
         if weights.ndim != 2:
-            raise ValueError(f"embedding should be a (V, D) matrix of word vectors. "
-                             f"Got shape {tuple(weights.shape)}.")
+            raise ValueError(f"embedding should be a (V, D) matrix of word vectors. Got shape {tuple(weights.shape)}.")
         if not 0 <= pad_idx < len(weights):
             raise ValueError(
                 f"pad_idx={pad_idx} is outside the embedding matrix of {len(weights)} rows "
@@ -37,14 +35,17 @@ def make_embedding(embedding, embedding_dim: int, freeze: bool, pad_idx: int) ->
                 f"With DSTorch.embedding_matrix(w2v) the padding row is the last one: pad_idx={len(weights) - 1}."
             )
         return nn.Embedding.from_pretrained(weights.clone(), freeze=freeze, padding_idx=pad_idx)
-    raise TypeError(f"embedding should be a (V, D) tensor/array of word vectors or an int V. "
-                    f"Got {type(embedding).__name__}.")
+    raise TypeError(
+        f"embedding should be a (V, D) tensor/array of word vectors or an int V. Got {type(embedding).__name__}."
+    )
 
 
 def check_token_ids(x: Tensor, name: str) -> None:
     if x.ndim != 2 or x.dtype.is_floating_point or x.dtype == torch.bool:
-        raise ValueError(f"{name} takes token ids: an int64 tensor (N, max_length) from load_text. "
-                         f"Got {x.dtype} of shape {tuple(x.shape)}.")
+        raise ValueError(
+            f"{name} takes token ids: an int64 tensor (N, max_length) from load_text. "
+            f"Got {x.dtype} of shape {tuple(x.shape)}."
+        )
 
 
 class TextCNN(nn.Module):
@@ -72,8 +73,18 @@ class TextCNN(nn.Module):
         torch.Size([5, 2])
     """
 
-    def __init__(self, embedding, num_classes: int, num_filters: int = 100, filter_size: int = 3, *,
-                 freeze: bool = True, embedding_dim: int = 100, dropout: float = 0.5, pad_idx: int = 0):
+    def __init__(
+        self,
+        embedding,
+        num_classes: int,
+        num_filters: int = 100,
+        filter_size: int = 3,
+        *,
+        freeze: bool = True,
+        embedding_dim: int = 100,
+        dropout: float = 0.5,
+        pad_idx: int = 0,
+    ):
         super().__init__()
         self.embedding = make_embedding(embedding, embedding_dim, freeze, pad_idx)
         dim = self.embedding.embedding_dim
@@ -119,9 +130,21 @@ class TextRNN(nn.Module):
         >>> model = TextRNN(len(vocab), num_classes=2, cell="gru")
     """
 
-    def __init__(self, embedding, num_classes: int, hidden_size: int = 128, cell: str = "lstm",
-                 num_layers: int = 1, bidirectional: bool = False, dropout: float = 0.0, freeze: bool = True,
-                 pad_idx: int = 0, *, embedding_dim: int = 100, summary: str = "last+mean+max"):
+    def __init__(
+        self,
+        embedding,
+        num_classes: int,
+        hidden_size: int = 128,
+        cell: str = "lstm",
+        num_layers: int = 1,
+        bidirectional: bool = False,
+        dropout: float = 0.0,
+        freeze: bool = True,
+        pad_idx: int = 0,
+        *,
+        embedding_dim: int = 100,
+        summary: str = "last+mean+max",
+    ):
         super().__init__()
         self.pad_idx = pad_idx
         self.parts = summary_parts(summary)

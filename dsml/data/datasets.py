@@ -18,8 +18,8 @@ import polars as pl
 import torch
 from torch.utils.data import Dataset
 
-from dsml.decoding import _check_headers, decode, image_headers
-from dsml.images import encode_labels, image_table
+from dsml.data.decoding import _check_headers, decode, image_headers
+from dsml.data.images import encode_labels, image_table
 
 
 class ImageDataset(Dataset):
@@ -44,8 +44,20 @@ class ImageDataset(Dataset):
         (torch.Size([1, 28, 28]), tensor(3))
     """
 
-    def __init__(self, paths, rows, codes, classes, *, mode: str, size: tuple[int, int] | None,
-                 scale: bool = False, flatten: bool = False, transform: Callable | None = None, split: str = ""):
+    def __init__(
+        self,
+        paths,
+        rows,
+        codes,
+        classes,
+        *,
+        mode: str,
+        size: tuple[int, int] | None,
+        scale: bool = False,
+        flatten: bool = False,
+        transform: Callable | None = None,
+        split: str = "",
+    ):
         self.paths = np.asarray(paths, dtype=np.str_)
         self.rows = np.asarray(rows, dtype=np.int64)  # the table row of each item, for error messages
         self.targets = torch.as_tensor(codes, dtype=torch.int64)
@@ -155,8 +167,18 @@ def image_dataset(
 
     def part(mask: np.ndarray, split: str, split_transform) -> ImageDataset:
         rows = np.flatnonzero(mask)
-        return ImageDataset([paths[r] for r in rows], rows, codes[torch.from_numpy(rows)], cn, mode=mode,
-                            size=size, scale=scale, flatten=flatten, transform=split_transform, split=split)
+        return ImageDataset(
+            [paths[r] for r in rows],
+            rows,
+            codes[torch.from_numpy(rows)],
+            cn,
+            mode=mode,
+            size=size,
+            scale=scale,
+            flatten=flatten,
+            transform=split_transform,
+            split=split,
+        )
 
     train_ds = part(train_mask, "train", train_transform if train_transform is not None else transform)
     return train_ds, part(test_mask, "test", transform), cn

@@ -60,6 +60,6 @@ class History:
 
     def plot(self):
         """Loss and accuracy curves, training vs validation, as a plotnine figure."""
-        from dsml.plots import plot_history
+        from dsml.train.curves import plot_history
 
         return plot_history(self)

@@ -20,7 +20,9 @@ def pick_device(model: nn.Module, device: str | torch.device | None = None) -> t
     if device is not None:
         device = torch.device(device)
         if device.type == "cuda" and not torch.cuda.is_available():
-            raise ValueError(f"device {str(device)!r} was asked for, but torch sees no CUDA GPU here. Use device='cpu'.")
+            raise ValueError(
+                f"device {str(device)!r} was asked for, but torch sees no CUDA GPU here. Use device='cpu'."
+            )
         return device
     param = next(model.parameters(), None)
     if param is not None and param.device.type != "cpu":

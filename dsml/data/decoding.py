@@ -202,8 +202,9 @@ def _describe_sizes(paths: list[str], sizes: list[tuple[int, int]]) -> str:
     return "; ".join(parts) + more
 
 
-def _check_headers(paths: list[str], sizes: list[tuple[int, int]], modes: Counter, same_size: bool,
-                   stacklevel: int) -> str:
+def _check_headers(
+    paths: list[str], sizes: list[tuple[int, int]], modes: Counter, same_size: bool, stacklevel: int
+) -> str:
     """The common mode, after checking that sizes agree (if ``same_size``) and warning on mixed modes."""
     if same_size and len(set(sizes)) > 1:
         raise ValueError(
@@ -300,8 +301,9 @@ def _fill_in_processes(out, paths, chunks, mode, resize) -> list:
             with warnings.catch_warnings():
                 # Python >= 3.12 warns when a process with threads (torch's) forks. The children only decode
                 # with Pillow and numpy and never touch torch, which is how DataLoader workers fork too.
-                warnings.filterwarnings("ignore", message=r".*fork\(\) may lead to deadlocks",
-                                        category=DeprecationWarning)
+                warnings.filterwarnings(
+                    "ignore", message=r".*fork\(\) may lead to deadlocks", category=DeprecationWarning
+                )
                 proc.start()
             send.close()
             workers.append((proc, receive))

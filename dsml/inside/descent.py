@@ -50,15 +50,20 @@ def derivatives(f: Callable, x: float, order: int = 2) -> tuple[float, float, fl
             f"or np.exp). Calling it on tensor({x}) failed: {err}"
         ) from None
     if not isinstance(y, torch.Tensor):
-        raise TypeError(f"f should return a torch tensor built with torch operations (torch.exp, not math.exp "
-                        f"or np.exp), so autograd can differentiate it. Got {type(y).__name__}.")
+        raise TypeError(
+            f"f should return a torch tensor built with torch operations (torch.exp, not math.exp "
+            f"or np.exp), so autograd can differentiate it. Got {type(y).__name__}."
+        )
     if y.numel() != 1:
-        raise ValueError(f"f should return one number (a scalar tensor) for a scalar x. "
-                         f"Got a tensor of shape {tuple(y.shape)}.")
+        raise ValueError(
+            f"f should return one number (a scalar tensor) for a scalar x. Got a tensor of shape {tuple(y.shape)}."
+        )
     y = y.reshape(())
     if not y.requires_grad:
-        raise ValueError("f's result does not depend on x through torch operations, so it has no derivative. "
-                         "Build f from torch functions (torch.exp, torch.sin, ...).")
+        raise ValueError(
+            "f's result does not depend on x through torch operations, so it has no derivative. "
+            "Build f from torch functions (torch.exp, torch.sin, ...)."
+        )
     (g,) = torch.autograd.grad(y, xt, create_graph=order >= 2)
     h = None
     if order >= 2:
@@ -74,8 +79,15 @@ def _label(method: str, lr: float, momentum: float) -> str:
     return f"gradient descent, lr {lr:g}"
 
 
-def gradient_descent(f: Callable | None = None, x0: float = -2.0, method: str = "gd", lr: float = 0.05,
-                     momentum: float | None = None, steps: int = 30, label: str | None = None) -> pl.DataFrame:
+def gradient_descent(
+    f: Callable | None = None,
+    x0: float = -2.0,
+    method: str = "gd",
+    lr: float = 0.05,
+    momentum: float | None = None,
+    steps: int = 30,
+    label: str | None = None,
+) -> pl.DataFrame:
     """Follow one minimisation method from ``x0`` and return its path.
 
     Updates (chapter 13 §13.5):
@@ -124,8 +136,10 @@ def gradient_descent(f: Callable | None = None, x0: float = -2.0, method: str = 
             break
         if method == "newton":
             if d2fx == 0:
-                raise ValueError(f"Newton's method cannot continue at step {step}: f''({x:g}) = 0, "
-                                 "so the quadratic approximation has no minimum.")
+                raise ValueError(
+                    f"Newton's method cannot continue at step {step}: f''({x:g}) = 0, "
+                    "so the quadratic approximation has no minimum."
+                )
             x = x - dfx / d2fx
         elif method == "momentum":
             v = momentum * v - lr * dfx
@@ -135,13 +149,15 @@ def gradient_descent(f: Callable | None = None, x0: float = -2.0, method: str = 
         if not math.isfinite(x) or abs(x) > MAX_ABS_X:
             break  # diverged: the table ends at the last finite point
     step, xs, fxs, dfxs = zip(*rows)
-    return pl.DataFrame({
-        "step": list(step),
-        "x": list(xs),
-        "fx": list(fxs),
-        "dfx": list(dfxs),
-        "path": [label or _label(method, lr, momentum)] * len(rows),
-    })
+    return pl.DataFrame(
+        {
+            "step": list(step),
+            "x": list(xs),
+            "fx": list(fxs),
+            "dfx": list(dfxs),
+            "path": [label or _label(method, lr, momentum)] * len(rows),
+        }
+    )
 
 
 def chapter_paths(f: Callable | None = None, x0: float = -2.0, steps: int = 30) -> pl.DataFrame:
@@ -155,11 +171,14 @@ def chapter_paths(f: Callable | None = None, x0: float = -2.0, steps: int = 30) 
     Example:
         >>> plot_gradient_descent(chapter_paths())
     """
-    return pl.concat([
-        gradient_descent(f, x0, "newton", steps=min(steps, 8)),
-        gradient_descent(f, x0, "gd", lr=0.05, steps=steps, label="small learning rate (0.05)"),
-        gradient_descent(f, x0, "gd", lr=1.8, steps=steps, label="large learning rate (1.8)"),
-        gradient_descent(f, x0, "momentum", lr=0.05, momentum=0.7, steps=steps, label="momentum 0.7 (lr 0.05)"),
-        gradient_descent(f, x0, "momentum", lr=0.05, momentum=0.95, steps=steps,
-                         label="too much momentum: 0.95 (lr 0.05)"),
-    ])
+    return pl.concat(
+        [
+            gradient_descent(f, x0, "newton", steps=min(steps, 8)),
+            gradient_descent(f, x0, "gd", lr=0.05, steps=steps, label="small learning rate (0.05)"),
+            gradient_descent(f, x0, "gd", lr=1.8, steps=steps, label="large learning rate (1.8)"),
+            gradient_descent(f, x0, "momentum", lr=0.05, momentum=0.7, steps=steps, label="momentum 0.7 (lr 0.05)"),
+            gradient_descent(
+                f, x0, "momentum", lr=0.05, momentum=0.95, steps=steps, label="too much momentum: 0.95 (lr 0.05)"
+            ),
+        ]
+    )

@@ -16,13 +16,15 @@ import torch.nn.functional as F
 from torch import nn
 
 from dsml._checks import as_tensor, require_labels, require_same_length
-from dsml.batches import batches, is_dataset
-from dsml.scoring import EVAL_BATCH_SIZE, collect_outputs, eval_mode, forward, model_device, predicted_codes
+from dsml.scoring import collect_outputs
+from dsml.train.batches import batches, is_dataset
+from dsml.train.evaluation import EVAL_BATCH_SIZE, eval_mode, forward, model_device, predicted_codes
 
 MAX_NAMES_LISTED = 40
 
 
 # ---------------------------------------------------------------- helpers
+
 
 def _layer_names(model: nn.Module) -> list[str]:
     return [name for name, _ in model.named_modules() if name]
@@ -34,8 +36,10 @@ def find_layer(model: nn.Module, layer: str | nn.Module) -> tuple[str, nn.Module
         for name, module in model.named_modules():
             if module is layer:
                 return name or "(model)", module
-        raise ValueError(f"the {type(layer).__name__} passed as layer is not part of this "
-                         f"{type(model).__name__}. Pass one of its layers, e.g. model.net[2], or a name.")
+        raise ValueError(
+            f"the {type(layer).__name__} passed as layer is not part of this "
+            f"{type(model).__name__}. Pass one of its layers, e.g. model.net[2], or a name."
+        )
     if not isinstance(layer, str):
         raise TypeError(f"layer should be a dotted module name like 'net.2' or a module. Got {type(layer).__name__}.")
     modules = dict(model.named_modules())
@@ -55,6 +59,7 @@ def _first_tensor(output):
 
 
 # ---------------------------------------------------------------- summary
+
 
 def _shape_text(out, batch_dims: dict) -> str:
     """``(B, 128)`` for a tensor; nested lists for tuples; the type name otherwise."""
@@ -76,8 +81,7 @@ def _example_input(model: nn.Module, X_or_shape, rows: int) -> torch.Tensor | No
     """A batch of ``rows`` identical examples from a tensor, a shape without the batch, or None."""
     device = model_device(model)
     if X_or_shape is None:
-        first = next((m for m in model.modules() if not list(m.children()) and list(m.parameters(recurse=False))),
-                     None)
+        first = next((m for m in model.modules() if not list(m.children()) and list(m.parameters(recurse=False))), None)
         if isinstance(first, nn.Linear):
             return torch.zeros(rows, first.in_features, device=device)
         return None
@@ -94,8 +98,9 @@ def _example_input(model: nn.Module, X_or_shape, rows: int) -> torch.Tensor | No
 def _trace(model: nn.Module, modules: dict[str, nn.Module], xb: torch.Tensor) -> tuple[dict, object]:
     """Run ``xb`` through ``model``; return every listed module's outputs (one per call) and the model's."""
     seen: dict[str, list] = {name: [] for name in modules}
-    handles = [m.register_forward_hook(lambda mod, inp, out, name=name: seen[name].append(out))
-               for name, m in modules.items()]
+    handles = [
+        m.register_forward_hook(lambda mod, inp, out, name=name: seen[name].append(out)) for name, m in modules.items()
+    ]
     try:
         with eval_mode(model), torch.no_grad():
             out = forward(model, xb)
@@ -134,8 +139,7 @@ def summary(model: nn.Module, X_or_input_shape=None) -> pl.DataFrame:
         raise TypeError(f"model should be a torch nn.Module. Got {type(model).__name__}.")
     named = list(model.named_modules())
     # leaves, and any module holding parameters of its own (a bare nn.Parameter beside its children)
-    modules = {name or "(model)": m for name, m in named
-               if not list(m.children()) or list(m.parameters(recurse=False))}
+    modules = {name or "(model)": m for name, m in named if not list(m.children()) or list(m.parameters(recurse=False))}
     shapes: dict[str, str | None] = {name: None for name in modules}
     model_shape = None
     small, large = (_example_input(model, X_or_input_shape, n) for n in (2, 3))
@@ -160,10 +164,20 @@ def summary(model: nn.Module, X_or_input_shape=None) -> pl.DataFrame:
             trainable += p.numel() if p.requires_grad else 0
         rows.append((name, type(m).__name__, shapes[name], params, trainable))
     unique = {id(p): p for p in model.parameters()}.values()
-    rows.append(("total", type(model).__name__, model_shape, sum(p.numel() for p in unique),
-                 sum(p.numel() for p in unique if p.requires_grad)))
-    return pl.DataFrame(rows, schema={"layer": pl.Utf8, "type": pl.Utf8, "output_shape": pl.Utf8,
-                                      "params": pl.Int64, "trainable": pl.Int64}, orient="row")
+    rows.append(
+        (
+            "total",
+            type(model).__name__,
+            model_shape,
+            sum(p.numel() for p in unique),
+            sum(p.numel() for p in unique if p.requires_grad),
+        )
+    )
+    return pl.DataFrame(
+        rows,
+        schema={"layer": pl.Utf8, "type": pl.Utf8, "output_shape": pl.Utf8, "params": pl.Int64, "trainable": pl.Int64},
+        orient="row",
+    )
 
 
 def _batch_dims(a, b) -> dict:
@@ -176,6 +190,7 @@ def _batch_dims(a, b) -> dict:
 
 
 # ---------------------------------------------------------------- hidden units
+
 
 def first_linear(model: nn.Module, layer: str | nn.Module | None = None) -> tuple[str, nn.Linear]:
     """The named ``nn.Linear`` layer, or the model's first one."""
@@ -190,8 +205,9 @@ def first_linear(model: nn.Module, layer: str | nn.Module | None = None) -> tupl
     return name, m
 
 
-def hidden_units(model: nn.Module, image_shape: tuple[int, ...] = (28, 28),
-                 layer: str | nn.Module | None = None) -> pl.DataFrame:
+def hidden_units(
+    model: nn.Module, image_shape: tuple[int, ...] = (28, 28), layer: str | nn.Module | None = None
+) -> pl.DataFrame:
     """The weights of a dense layer's units, each reshaped to the input image.
 
     Each hidden unit of the first dense layer multiplies every pixel by a
@@ -228,8 +244,13 @@ def hidden_units(model: nn.Module, image_shape: tuple[int, ...] = (28, 28),
     units = weights.shape[0]
     c, h, w = (1, *shape) if len(shape) == 2 else shape
     unit, channel, row, col = np.meshgrid(np.arange(units), np.arange(c), np.arange(h), np.arange(w), indexing="ij")
-    columns = {"unit": unit.ravel(), "channel": channel.ravel(), "row": row.ravel(), "col": col.ravel(),
-               "weight": weights.reshape(units, c, h, w).ravel()}
+    columns = {
+        "unit": unit.ravel(),
+        "channel": channel.ravel(),
+        "row": row.ravel(),
+        "col": col.ravel(),
+        "weight": weights.reshape(units, c, h, w).ravel(),
+    }
     if len(shape) == 2:
         del columns["channel"]
     return pl.DataFrame(columns)
@@ -237,8 +258,10 @@ def hidden_units(model: nn.Module, image_shape: tuple[int, ...] = (28, 28),
 
 # ---------------------------------------------------------------- activations
 
-def _capture(model: nn.Module, module: nn.Module, name: str, X, batch_size: int
-             ) -> tuple[torch.Tensor, torch.Tensor | None]:
+
+def _capture(
+    model: nn.Module, module: nn.Module, name: str, X, batch_size: int
+) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Run ``X`` through ``model`` in batches; return ``module``'s outputs ``(N, K)`` and any labels the data held."""
     captured: list[torch.Tensor] = []
 
@@ -255,8 +278,10 @@ def _capture(model: nn.Module, module: nn.Module, name: str, X, batch_size: int
                 captured.clear()
                 forward(model, xb)
                 if not captured:
-                    raise ValueError(f"layer {name!r} ({type(module).__name__}) was not used when the model ran "
-                                     "on X, so it has no activations. Pick a layer of the forward path.")
+                    raise ValueError(
+                        f"layer {name!r} ({type(module).__name__}) was not used when the model ran "
+                        "on X, so it has no activations. Pick a layer of the forward path."
+                    )
                 chunks.append(captured[-1])  # a layer called twice: its last call feeds what follows
                 if yb is not None:
                     labels.append(yb.cpu())
@@ -275,8 +300,9 @@ def principal_components(Z: torch.Tensor, k: int) -> torch.Tensor:
     """
     Z = Z.double()
     if not 1 <= k <= min(Z.shape):
-        raise ValueError(f"components should be between 1 and {min(Z.shape)} (rows {Z.shape[0]}, "
-                         f"units {Z.shape[1]}). Got {k}.")
+        raise ValueError(
+            f"components should be between 1 and {min(Z.shape)} (rows {Z.shape[0]}, units {Z.shape[1]}). Got {k}."
+        )
     Zc = Z - Z.mean(dim=0)
     U, S, Vh = torch.linalg.svd(Zc, full_matrices=False)
     signs = torch.sign(Vh[:k].gather(1, Vh[:k].abs().argmax(dim=1, keepdim=True))).squeeze(1)
@@ -284,8 +310,15 @@ def principal_components(Z: torch.Tensor, k: int) -> torch.Tensor:
     return U[:, :k] * S[:k] * signs
 
 
-def activations(model: nn.Module, X, layer: str | nn.Module, y=None, cn=None,
-                batch_size: int = EVAL_BATCH_SIZE, components: int | None = None) -> pl.DataFrame:
+def activations(
+    model: nn.Module,
+    X,
+    layer: str | nn.Module,
+    y=None,
+    cn=None,
+    batch_size: int = EVAL_BATCH_SIZE,
+    components: int | None = None,
+) -> pl.DataFrame:
     """What one layer outputs for every row of ``X``: the latent space as a table.
 
     Args:
@@ -328,6 +361,7 @@ def activations(model: nn.Module, X, layer: str | nn.Module, y=None, cn=None,
 
 # ---------------------------------------------------------------- mistakes
 
+
 def row_losses(outputs: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Each row's classification loss: cross-entropy, or binary cross-entropy for one output."""
     if outputs.shape[1] == 1:
@@ -335,8 +369,9 @@ def row_losses(outputs: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return F.cross_entropy(outputs, y, reduction="none")
 
 
-def misclassified(df: pl.DataFrame, model: nn.Module, X, y, cn=None, by: str = "misclassified",
-                  batch_size: int = EVAL_BATCH_SIZE) -> pl.DataFrame:
+def misclassified(
+    df: pl.DataFrame, model: nn.Module, X, y, cn=None, by: str = "misclassified", batch_size: int = EVAL_BATCH_SIZE
+) -> pl.DataFrame:
     """The rows of ``df`` the model gets wrong, or all rows by loss, with predictions.
 
     Args:

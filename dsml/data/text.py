@@ -20,8 +20,8 @@ import polars as pl
 import torch
 
 from dsml._checks import require_columns
-from dsml.images import split_masks
-from dsml.splits import stratified_split
+from dsml.data.images import split_masks
+from dsml.data.splits import stratified_split
 
 TEST_FRACTION = 0.2
 CLASS_ORDERS = ("sorted", "appearance")
@@ -89,8 +89,9 @@ def _as_expr(expr, what: str, df: pl.DataFrame) -> pl.Expr:
             return default_tokens(expr)
         return pl.col(expr)
     if not isinstance(expr, pl.Expr):
-        raise TypeError(f"{what} should be a polars expression such as pl.col('text') or a column name. "
-                        f"Got {type(expr).__name__}.")
+        raise TypeError(
+            f"{what} should be a polars expression such as pl.col('text') or a column name. Got {type(expr).__name__}."
+        )
     require_columns(df, expr.meta.root_names(), what="the text table", hint="tokens_expr=..., label_expr=...")
     return expr
 
@@ -141,8 +142,9 @@ def labels_and_classes(df: pl.DataFrame, label_expr, class_order: str = "sorted"
     labels = df.select(_as_expr(label_expr, "label_expr", df).alias("label")).to_series()
     nulls = _null_rows(labels)
     if nulls:
-        raise ValueError(f"{len(nulls)} row(s) have no label (null): row(s) {_rows_text(nulls)}. "
-                         "Drop or fix them first.")
+        raise ValueError(
+            f"{len(nulls)} row(s) have no label (null): row(s) {_rows_text(nulls)}. Drop or fix them first."
+        )
     if class_order == "sorted":
         cn, codes = np.unique(labels.to_numpy(), return_inverse=True)
     else:
@@ -152,8 +154,9 @@ def labels_and_classes(df: pl.DataFrame, label_expr, class_order: str = "sorted"
     return torch.from_numpy(np.asarray(codes, dtype=np.int64).reshape(-1)), cn
 
 
-def train_test_rows(df: pl.DataFrame, index: str | None, y: torch.Tensor | None, seed: int = 0
-                    ) -> tuple[torch.Tensor, torch.Tensor]:
+def train_test_rows(
+    df: pl.DataFrame, index: str | None, y: torch.Tensor | None, seed: int = 0
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Row numbers of the training and test rows.
 
     The table's ``index`` column (``"train"``/``"test"``) when it has one;
@@ -196,8 +199,9 @@ def _check_pad_idx(pad_idx: int, key_to_index: dict, index_to_key) -> None:
         )
     if pad_idx == size:
         return
-    word = index_to_key[pad_idx] if index_to_key is not None else next(
-        w for w, i in key_to_index.items() if i == pad_idx)
+    word = (
+        index_to_key[pad_idx] if index_to_key is not None else next(w for w, i in key_to_index.items() if i == pad_idx)
+    )
     if word != Vocabulary.PAD:
         warnings.warn(
             f"pad_idx={pad_idx} is also the id of the word {word!r}, so to the network padding looks like "
@@ -209,8 +213,9 @@ def _check_pad_idx(pad_idx: int, key_to_index: dict, index_to_key) -> None:
         )
 
 
-def encode(token_lists: list[list[str]], key_to_index: dict, max_length: int, pad_idx: int,
-           unknown_id: int | None) -> tuple[np.ndarray, np.ndarray]:
+def encode(
+    token_lists: list[list[str]], key_to_index: dict, max_length: int, pad_idx: int, unknown_id: int | None
+) -> tuple[np.ndarray, np.ndarray]:
     """Token lists -> an int64 ``(N, max_length)`` array, right-padded with ``pad_idx``, and each row's length.
 
     ``unknown_id=None`` skips unknown tokens (before cutting to ``max_length``).
@@ -247,8 +252,9 @@ def _warn_empty(lengths: np.ndarray, train_rows: torch.Tensor) -> None:
     )
 
 
-def build_vocabulary(df: pl.DataFrame, tokens_expr, index: str | None = "index", min_count: int = 2, *,
-                     label_expr=None, seed: int = 0) -> Vocabulary:
+def build_vocabulary(
+    df: pl.DataFrame, tokens_expr, index: str | None = "index", min_count: int = 2, *, label_expr=None, seed: int = 0
+) -> Vocabulary:
     """The ``Vocabulary`` that ``load_text(df, None, ...)`` builds, from the training rows only.
 
     Args:
@@ -288,12 +294,15 @@ def embedding_matrix(model) -> torch.Tensor:
         >>> model = TextCNN(emb, len(cn), pad_idx=len(w2v.wv))
     """
     if isinstance(model, Vocabulary):
-        raise TypeError("a dsml Vocabulary has no word vectors: give the model its size instead, "
-                        "e.g. TextCNN(len(vocab), num_classes), for an embedding learned in training.")
+        raise TypeError(
+            "a dsml Vocabulary has no word vectors: give the model its size instead, "
+            "e.g. TextCNN(len(vocab), num_classes), for an embedding learned in training."
+        )
     vectors = getattr(getattr(model, "wv", model), "vectors", None)
     if vectors is None:
-        raise TypeError(f"model should be a gensim Word2Vec or KeyedVectors (with .wv.vectors). "
-                        f"Got {type(model).__name__}.")
+        raise TypeError(
+            f"model should be a gensim Word2Vec or KeyedVectors (with .wv.vectors). Got {type(model).__name__}."
+        )
     vectors = torch.as_tensor(np.asarray(vectors), dtype=torch.float32)
     if vectors.ndim != 2:
         raise ValueError(f"the word vectors should be a (V, D) matrix. Got shape {tuple(vectors.shape)}.")

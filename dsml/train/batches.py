@@ -15,7 +15,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from dsml._checks import as_tensor, require_same_length
-from dsml.device import to_device
+from dsml.train.device import to_device
 
 
 class TensorBatches:
@@ -81,8 +81,17 @@ class TensorBatches:
 class LoaderBatches:
     """Batches from a ``Dataset`` of ``(x, y)`` items through a ``DataLoader``."""
 
-    def __init__(self, dataset: Dataset, batch_size: int = 32, *, device=None, shuffle=False,
-                 generator=None, num_workers: int = 0, sampler=None):
+    def __init__(
+        self,
+        dataset: Dataset,
+        batch_size: int = 32,
+        *,
+        device=None,
+        shuffle=False,
+        generator=None,
+        num_workers: int = 0,
+        sampler=None,
+    ):
         self.device = torch.device(device) if device is not None else torch.device("cpu")
         self.loader = DataLoader(
             dataset,
@@ -109,13 +118,16 @@ def is_dataset(X) -> bool:
     return isinstance(X, Dataset) and not isinstance(X, torch.Tensor)
 
 
-def batches(X, y=None, batch_size: int = 32, *, device=None, shuffle=False, generator=None,
-            num_workers: int = 0, sampler=None):
+def batches(
+    X, y=None, batch_size: int = 32, *, device=None, shuffle=False, generator=None, num_workers: int = 0, sampler=None
+):
     """Batches of ``(X, y)`` from tensors or from a ``Dataset`` (then ``y`` must be ``None``)."""
     if is_dataset(X):
         if y is not None:
-            raise TypeError("pass either a Dataset (which yields (x, y) pairs) or tensors X and y, not a Dataset and y.")
-        return LoaderBatches(X, batch_size, device=device, shuffle=shuffle, generator=generator,
-                             num_workers=num_workers, sampler=sampler)
+            raise TypeError(
+                "pass either a Dataset (which yields (x, y) pairs) or tensors X and y, not a Dataset and y."
+            )
+        return LoaderBatches(
+            X, batch_size, device=device, shuffle=shuffle, generator=generator, num_workers=num_workers, sampler=sampler
+        )
     return TensorBatches(X, y, batch_size, device=device, shuffle=shuffle, generator=generator, sampler=sampler)
-

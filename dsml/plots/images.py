@@ -17,14 +17,12 @@ from plotnine import (
     element_blank,
     element_text,
     facet_wrap,
-    geom_line,
-    geom_point,
     geom_raster,
     geom_text,
     ggplot,
     labs,
-    scale_fill_gradient,
     scale_color_identity,
+    scale_fill_gradient,
     scale_fill_identity,
     scale_y_reverse,
     theme,
@@ -32,7 +30,7 @@ from plotnine import (
 )
 
 from dsml._checks import require_columns
-from dsml.decoding import _open
+from dsml.data.decoding import _open
 
 MAX_SIDE = 64  # pixels per side drawn per image: plenty for a thumbnail, and fast
 
@@ -54,8 +52,9 @@ def _thumbnail(path: str, row: int) -> tuple[Image.Image, bool]:
         return canvas, grey
 
 
-def plot_image_grid(df: pl.DataFrame, ncol: int = 10, label_name: str = "label", filepath: str = "filepath",
-                    limit: int = 100):
+def plot_image_grid(
+    df: pl.DataFrame, ncol: int = 10, label_name: str = "label", filepath: str = "filepath", limit: int = 100
+):
     """Show the first ``limit`` images of a table in a grid ``ncol`` wide.
 
     Args:
@@ -98,7 +97,7 @@ def plot_image_grid(df: pl.DataFrame, ncol: int = 10, label_name: str = "label",
         if "value" in data:  # a mix: draw the greyscale images as grey RGB
             v = data["value"].fillna(0).astype(int)
             data["rgb"] = data["rgb"].where(data["value"].isna(), [[g, g, g] for g in v])
-        data["fill"] = ["#%02x%02x%02x" % tuple(rgb) for rgb in data["rgb"]]
+        data["fill"] = ["#{:02x}{:02x}{:02x}".format(*rgb) for rgb in data["rgb"]]
         fill, scale = "fill", scale_fill_identity()
     data["panel"] = pd.Categorical(data["panel"], categories=range(len(rows)))
     labeller = (lambda p: titles[int(p)]) if titles else (lambda p: "")
@@ -147,30 +146,3 @@ def plot_confusion(table: pl.DataFrame):
             panel_background=element_blank(),
         )
     )
-
-
-def plot_history(history):
-    """Loss and accuracy per epoch, training and validation, one panel per metric."""
-    df = history.df
-    if len(df) == 0:
-        raise ValueError("the history is empty: no epoch finished, so there is nothing to plot.")
-    rows = []
-    for metric in ("loss", "accuracy", "rmse"):
-        for split, column in (("train", metric), ("validation", f"val_{metric}")):
-            if column in df.columns:
-                rows.append(df.select(
-                    "epoch",
-                    pl.col(column).cast(pl.Float64).alias("value"),
-                    pl.lit(metric).alias("metric"),
-                    pl.lit(split).alias("data"),
-                ))
-    data = to_pandas(pl.concat(rows).drop_nulls())
-    return (
-        ggplot(data, aes("epoch", "value", color="data"))
-        + geom_line()
-        + geom_point(size=1)
-        + facet_wrap("metric", scales="free_y", ncol=2)
-        + labs(x="Epoch", y="", color="")
-        + theme(figure_size=(8, 3))
-    )
-

@@ -16,9 +16,12 @@ from torch import nn
 from torch.nn import functional as F
 
 KINDS = {
-    "cross_entropy": "multiclass", "multiclass": "multiclass",
-    "binary": "binary", "bce": "binary",
-    "mse": "regression", "regression": "regression",
+    "cross_entropy": "multiclass",
+    "multiclass": "multiclass",
+    "binary": "binary",
+    "bce": "binary",
+    "mse": "regression",
+    "regression": "regression",
 }
 
 

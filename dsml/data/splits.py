@@ -22,9 +22,11 @@ def stratified_split(y, fraction: float, seed: int | None = None) -> tuple[torch
         raise ValueError(f"valid_fraction should be a number between 0 and 1, e.g. 0.2. Got {fraction!r}.")
     y = torch.as_tensor(y)
     generator = torch.Generator().manual_seed(0 if seed is None else seed)
-    groups = [torch.arange(len(y))] if y.dtype.is_floating_point else [
-        (y == c).nonzero().reshape(-1) for c in torch.unique(y)
-    ]
+    groups = (
+        [torch.arange(len(y))]
+        if y.dtype.is_floating_point
+        else [(y == c).nonzero().reshape(-1) for c in torch.unique(y)]
+    )
     held = []
     for rows in groups:
         k = round(fraction * len(rows))

@@ -17,22 +17,26 @@ import polars as pl
 import torch
 
 from dsml._checks import require_columns
-from dsml.images import encode_labels
-from dsml.text import train_test_rows
+from dsml.data.images import encode_labels
+from dsml.data.text import train_test_rows
 
 
 def _feature_columns(df: pl.DataFrame, features: Sequence[str] | None, reserved: set[str]) -> list[str]:
     if features is None:
         features = [c for c in df.columns if c.startswith("f") and c not in reserved]
         if not features:
-            raise ValueError(f"the table has no feature columns starting with 'f'. Its columns are: "
-                             f"{', '.join(repr(c) for c in df.columns)}. Pass features=[...].")
+            raise ValueError(
+                f"the table has no feature columns starting with 'f'. Its columns are: "
+                f"{', '.join(repr(c) for c in df.columns)}. Pass features=[...]."
+            )
     features = [features] if isinstance(features, str) else list(features)
     require_columns(df, features, what="the sequence table", hint="features=[...]")
     wrong = [f"{c!r} ({df.schema[c]})" for c in features if not df.schema[c].is_numeric()]
     if wrong:
-        raise TypeError(f"feature columns should be numeric; {', '.join(wrong)} are not. Convert them, e.g. "
-                        f"pl.col(name).cast(pl.Float32), or leave them out with features=[...].")
+        raise TypeError(
+            f"feature columns should be numeric; {', '.join(wrong)} are not. Convert them, e.g. "
+            f"pl.col(name).cast(pl.Float32), or leave them out with features=[...]."
+        )
     return features
 
 
@@ -43,20 +47,26 @@ def _check_rows(df: pl.DataFrame, id: str, step: str, features: list[str], per_s
         nulls = rows.filter(pl.col(column).is_null())["_row"]
         if len(nulls):
             shown = ", ".join(map(str, nulls.head(5).to_list()))
-            raise ValueError(f"column {column!r} has {len(nulls)} null value(s), at row(s) {shown}. "
-                             "Drop or fill them first (e.g. .fill_null(strategy='forward')).")
+            raise ValueError(
+                f"column {column!r} has {len(nulls)} null value(s), at row(s) {shown}. "
+                "Drop or fill them first (e.g. .fill_null(strategy='forward'))."
+            )
     repeated = rows.filter(pl.struct(id, step).is_duplicated())
     if len(repeated):
         first = repeated.head(4)
         shown = "; ".join(f"row {r}: {id}={i!r}, {step}={s!r}" for r, i, s in first.select("_row", id, step).rows())
-        raise ValueError(f"{len(repeated)} rows repeat an ({id}, {step}) pair, so a series has two values "
-                         f"at one step: {shown}. Keep one row per pair, e.g. df.unique([{id!r}, {step!r}]).")
+        raise ValueError(
+            f"{len(repeated)} rows repeat an ({id}, {step}) pair, so a series has two values "
+            f"at one step: {shown}. Keep one row per pair, e.g. df.unique([{id!r}, {step!r}])."
+        )
     for column in per_series:
         changing = df.group_by(id).agg(pl.col(column).n_unique().alias("n")).filter(pl.col("n") > 1)
         if len(changing):
             ids = ", ".join(repr(i) for i in changing[id].head(5).to_list())
-            raise ValueError(f"column {column!r} should be the same on every row of a series; it changes "
-                             f"within {len(changing)} series, e.g. {id} {ids}.")
+            raise ValueError(
+                f"column {column!r} should be the same on every row of a series; it changes "
+                f"within {len(changing)} series, e.g. {id} {ids}."
+            )
 
 
 def load_sequences(
@@ -105,8 +115,7 @@ def load_sequences(
     features = _feature_columns(df, features, {id, step, label_name, index})
     _check_rows(df, id, step, features, [label_name, *([index] if has_index else [])])
     if max_length is not None and (not isinstance(max_length, int) or max_length < 1):
-        raise ValueError(f"max_length should be a whole number >= 1 (steps per series) or None. "
-                         f"Got {max_length!r}.")
+        raise ValueError(f"max_length should be a whole number >= 1 (steps per series) or None. Got {max_length!r}.")
 
     series = df.unique(id, keep="first", maintain_order=True)  # one row per series, in order of appearance
     order = series.select(pl.col(id), pl.int_range(pl.len()).alias("_series"))

@@ -32,13 +32,18 @@ from plotnine import (
 )
 from torch import nn
 
-from dsml import descent, inspection
 from dsml._checks import require_columns
-from dsml.plots import plot_image_grid, to_pandas
+from dsml.inside import descent, inspection
+from dsml.plots.images import plot_image_grid, to_pandas
 
 
-def plot_hidden_units(units: pl.DataFrame | nn.Module, limit: int = 32, ncol: int = 8,
-                      image_shape: tuple[int, ...] = (28, 28), layer: str | nn.Module | None = None):
+def plot_hidden_units(
+    units: pl.DataFrame | nn.Module,
+    limit: int = 32,
+    ncol: int = 8,
+    image_shape: tuple[int, ...] = (28, 28),
+    layer: str | nn.Module | None = None,
+):
     """Draw each hidden unit's weights as an image: red pushes the unit up, blue down, white is 0.
 
     Args:
@@ -65,8 +70,7 @@ def plot_hidden_units(units: pl.DataFrame | nn.Module, limit: int = 32, ncol: in
         width = int(shown["col"].max()) + 2
         shown = shown.with_columns(pl.col("col") + pl.col("channel") * width)
     data = to_pandas(shown.select("unit", "row", "col", "weight"))
-    data["unit"] = pd.Categorical([f"unit {u}" for u in data["unit"]],
-                                  categories=[f"unit {u}" for u in kept.to_list()])
+    data["unit"] = pd.Categorical([f"unit {u}" for u in data["unit"]], categories=[f"unit {u}" for u in kept.to_list()])
     bound = float(np.abs(data["weight"]).max()) or 1.0
     ncol = max(1, min(ncol, len(kept)))
     nrow = -(-len(kept) // ncol)
@@ -82,8 +86,14 @@ def plot_hidden_units(units: pl.DataFrame | nn.Module, limit: int = 32, ncol: in
     )
 
 
-def plot_activations(table: pl.DataFrame, x: str | None = None, y: str | None = None, color: str = "label",
-                     size: float = 1.0, alpha: float = 0.7):
+def plot_activations(
+    table: pl.DataFrame,
+    x: str | None = None,
+    y: str | None = None,
+    color: str = "label",
+    size: float = 1.0,
+    alpha: float = 0.7,
+):
     """A scatter of two activation columns (the latent space), coloured by label.
 
     Args:
@@ -110,8 +120,17 @@ def plot_activations(table: pl.DataFrame, x: str | None = None, y: str | None = 
     )
 
 
-def plot_misclassified(df: pl.DataFrame, model: nn.Module, X, y, cn=None, by: str = "misclassified",
-                       limit: int = 30, ncol: int = 10, filepath: str = "filepath"):
+def plot_misclassified(
+    df: pl.DataFrame,
+    model: nn.Module,
+    X,
+    y,
+    cn=None,
+    by: str = "misclassified",
+    limit: int = 30,
+    ncol: int = 10,
+    filepath: str = "filepath",
+):
     """The images the model gets wrong (or its highest-loss images), titled ``target => prediction``.
 
     Args:
@@ -128,8 +147,10 @@ def plot_misclassified(df: pl.DataFrame, model: nn.Module, X, y, cn=None, by: st
     require_columns(df, [filepath])
     table = inspection.misclassified(df, model, X, y, cn, by)
     if len(table) == 0:
-        raise ValueError(f"the model classifies all {len(df)} rows correctly, so there is nothing to show. "
-                         "Use by='loss' to see the rows it is least sure about.")
+        raise ValueError(
+            f"the model classifies all {len(df)} rows correctly, so there is nothing to show. "
+            "Use by='loss' to see the rows it is least sure about."
+        )
     return plot_image_grid(table, ncol=ncol, label_name="title_", filepath=filepath, limit=limit)
 
 

@@ -21,14 +21,14 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from dsml import checkpoints, distributed
 from dsml._checks import as_tensor, require_enough_outputs, require_labels, require_rows, require_same_length
-from dsml.batches import batches, is_dataset
-from dsml.device import move_if_fits, pick_device
-from dsml.history import History
-from dsml.losses import Loss, resolve_loss
-from dsml.scoring import EVAL_BATCH_SIZE, eval_mode, forward
-from dsml.splits import stratified_split
+from dsml.data.splits import stratified_split
+from dsml.train import checkpoints, distributed
+from dsml.train.batches import batches, is_dataset
+from dsml.train.device import move_if_fits, pick_device
+from dsml.train.evaluation import EVAL_BATCH_SIZE, eval_mode, forward
+from dsml.train.history import History
+from dsml.train.losses import Loss, resolve_loss
 
 
 class _Stop(Exception):
@@ -81,9 +81,20 @@ def _show_progress(progress: bool | None) -> bool:
     return sys.stderr.isatty()
 
 
-def run_epoch(model: nn.Module, optimizer, data, loss_fn: Loss, *, epoch: int, num_epochs: int,
-              clip_grad_norm: float | None = None, scaler=None, amp_dtype=None, interrupt=None,
-              progress: bool = False) -> dict:
+def run_epoch(
+    model: nn.Module,
+    optimizer,
+    data,
+    loss_fn: Loss,
+    *,
+    epoch: int,
+    num_epochs: int,
+    clip_grad_norm: float | None = None,
+    scaler=None,
+    amp_dtype=None,
+    interrupt=None,
+    progress: bool = False,
+) -> dict:
     """One pass over ``data``, updating ``model``; returns ``loss`` and ``accuracy``.
 
     The loss is the mean over training rows (each batch weighted by its size).
@@ -151,7 +162,9 @@ def run_epoch(model: nn.Module, optimizer, data, loss_fn: Loss, *, epoch: int, n
         raise _Stop("interrupted", f"Training interrupted at the end of epoch {epoch} (every process stops together).")
     total, correct, seen = distributed.sum_over_ranks(total, int(correct), seen, device)
     record = {"loss": total / seen}
-    record["accuracy" if loss_fn.classifies else "rmse"] = correct / seen if loss_fn.classifies else math.sqrt(total / seen)
+    record["accuracy" if loss_fn.classifies else "rmse"] = (
+        correct / seen if loss_fn.classifies else math.sqrt(total / seen)
+    )
     return record
 
 
@@ -164,8 +177,9 @@ def _non_finite_message(value: float, epoch: int, batch: int, optimizer) -> str:
     )
 
 
-def evaluate(model: nn.Module, X, y=None, loss_fn: Loss | None = None, batch_size: int = EVAL_BATCH_SIZE,
-             *, prefix: str = "val_") -> dict:
+def evaluate(
+    model: nn.Module, X, y=None, loss_fn: Loss | None = None, batch_size: int = EVAL_BATCH_SIZE, *, prefix: str = "val_"
+) -> dict:
     """Mean loss and accuracy (or RMSE) of ``model`` on ``X, y``, without updating it.
 
     Returns:
@@ -222,7 +236,8 @@ def _first_batch_checks(model, X_train, y_train, loss, device) -> Loss:
     if loss_fn.kind == "binary" and y_train is not None and int(y_train.max()) > 1:
         raise ValueError(
             f"the model gives 1 output per row, which means two classes (codes 0 and 1), but y_train has "
-            f"codes up to {int(y_train.max())}. Give the model one output per class: nn.Linear(..., {int(y_train.max()) + 1})."
+            f"codes up to {int(y_train.max())}. Give the model one output per class: "
+            f"nn.Linear(..., {int(y_train.max()) + 1})."
         )
     return loss_fn
 
@@ -366,8 +381,16 @@ def train(
         X_train, y_train, X_valid, y_valid = move_if_fits([X_train, y_train, X_valid, y_valid], device)
     generator = torch.Generator().manual_seed(seed) if seed is not None else None
     run = distributed.setup(model, device)
-    data = batches(X_train, y_train, batch_size, device=device, shuffle=True, generator=generator,
-                   num_workers=num_workers, sampler=run.sampler(X_train, seed))
+    data = batches(
+        X_train,
+        y_train,
+        batch_size,
+        device=device,
+        shuffle=True,
+        generator=generator,
+        num_workers=num_workers,
+        sampler=run.sampler(X_train, seed),
+    )
     loss_fn = _first_batch_checks(model, X_train, y_train, loss, device)
     amp_dtype = (torch.float16 if device.type == "cuda" else torch.bfloat16) if amp else None
     scaler = torch.amp.GradScaler("cuda") if amp and device.type == "cuda" else None
@@ -386,9 +409,19 @@ def train(
             started = time.perf_counter()
             lr = optimizer.param_groups[0].get("lr")
             try:
-                record = run_epoch(run.model, optimizer, data, loss_fn, epoch=epoch, num_epochs=num_epochs,
-                                   clip_grad_norm=clip_grad_norm, scaler=scaler, amp_dtype=amp_dtype,
-                                   interrupt=interrupt, progress=_show_progress(progress) and run.is_main)
+                record = run_epoch(
+                    run.model,
+                    optimizer,
+                    data,
+                    loss_fn,
+                    epoch=epoch,
+                    num_epochs=num_epochs,
+                    clip_grad_norm=clip_grad_norm,
+                    scaler=scaler,
+                    amp_dtype=amp_dtype,
+                    interrupt=interrupt,
+                    progress=_show_progress(progress) and run.is_main,
+                )
             except _Stop as stop:
                 history.stop_reason = stop.reason
                 say(str(stop) + f" The history has {len(history)} complete epoch(s).")
@@ -407,18 +440,23 @@ def train(
             if _is_best(history, monitor) and (keep_best or checkpoint is not None):
                 best_state = copy.deepcopy(model.state_dict())
             if checkpoint is not None and run.is_main:
-                checkpoints.save_training_state(checkpoint, model, optimizer, scheduler,
-                                                best_model=best_state, history=history.records)
+                checkpoints.save_training_state(
+                    checkpoint, model, optimizer, scheduler, best_model=best_state, history=history.records
+                )
             if patience is not None and epoch - history.best_epoch >= patience:
                 history.stop_reason = "early_stopping"
-                say(f"Early stopping after epoch {epoch}: {monitor} has not improved for {patience} epochs "
-                    f"(best {history[history.best_epoch - 1][monitor]:.4f} in epoch {history.best_epoch}).")
+                say(
+                    f"Early stopping after epoch {epoch}: {monitor} has not improved for {patience} epochs "
+                    f"(best {history[history.best_epoch - 1][monitor]:.4f} in epoch {history.best_epoch})."
+                )
                 break
 
     if keep_best and best_state is not None and history.stop_reason not in ("interrupted",):
         model.load_state_dict(best_state)
         if history.best_epoch is not None and history.best_epoch != len(history):
-            say(f"Restored the weights of epoch {history.best_epoch} "
-                f"({monitor} {history[history.best_epoch - 1][monitor]:.4f}).")
+            say(
+                f"Restored the weights of epoch {history.best_epoch} "
+                f"({monitor} {history[history.best_epoch - 1][monitor]:.4f})."
+            )
     run.finish()
     return history

@@ -19,7 +19,7 @@ import polars as pl
 import torch
 
 from dsml._checks import require_columns, require_no_nulls
-from dsml.decoding import read_images
+from dsml.data.decoding import read_images
 
 SPLITS = ("train", "test")
 
@@ -65,8 +65,9 @@ def split_masks(df: pl.DataFrame, index: str, stacklevel: int = 3) -> tuple[np.n
     return (values == "train").fill_null(False).to_numpy(), (values == "test").fill_null(False).to_numpy()
 
 
-def image_table(df: pl.DataFrame, label_name: str, filepath: str, index: str, empty_train: str
-                ) -> tuple[list[str], np.ndarray, np.ndarray]:
+def image_table(
+    df: pl.DataFrame, label_name: str, filepath: str, index: str, empty_train: str
+) -> tuple[list[str], np.ndarray, np.ndarray]:
     """Check an image table; return its file paths and train/test row masks.
 
     Shared by ``load_image`` and ``datasets.image_dataset``: the columns
