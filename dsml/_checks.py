@@ -7,6 +7,9 @@ which vanishes under ``python -O``.
 
 from __future__ import annotations
 
+import difflib
+import math
+import numbers
 from collections.abc import Sequence
 
 import polars as pl
@@ -119,3 +122,95 @@ def explain_forward_error(model: torch.nn.Module, shape: tuple[int, ...], err: E
     elif first_linear is not None and len(shape) == 2 and first_linear.in_features != shape[1]:
         hint = f" Its first layer takes {first_linear.in_features} inputs per row, not {shape[1]}."
     return ValueError(f"the model cannot take a batch of shape {tuple(shape)}.{hint} (torch said: {err})")
+
+
+# ---------------------------------------------------------------- arguments
+# One small set of validators for scalar arguments, in the spirit of scikit-learn's check_scalar:
+# each names the argument, says what it should be and shows what it got.
+
+
+def _is_whole(value) -> bool:
+    """An int, a numpy integer, or a 0-d integer tensor; never a bool (``True`` is not an epoch count)."""
+    if isinstance(value, bool) or type(value).__name__ == "bool_":
+        return False
+    if isinstance(value, torch.Tensor):
+        return value.ndim == 0 and not value.dtype.is_floating_point and value.dtype != torch.bool
+    return isinstance(value, numbers.Integral)
+
+
+def require_int(value, name: str, *, min: int | None = None, max: int | None = None) -> int:
+    """Return ``value`` as a Python int, or raise ``TypeError``/``ValueError`` naming ``name``.
+
+    Accepts ``int``, numpy integers (``np.int64(2)``) and 0-d integer tensors;
+    refuses ``bool`` and floats, even whole ones.
+
+    Example:
+        >>> require_int(np.int64(20), "num_epochs", min=1)
+        20
+    """
+    if not _is_whole(value):
+        raise TypeError(f"{name} should be a whole number. Got {value!r} ({type(value).__name__}).")
+    value = int(value)
+    _require_range(value, name, min, max)
+    return value
+
+
+def require_number(
+    value,
+    name: str,
+    *,
+    min: float | None = None,
+    max: float | None = None,
+    min_inclusive: bool = True,
+    max_inclusive: bool = True,
+) -> float:
+    """Return ``value`` as a finite Python float in the given range, or raise naming ``name``.
+
+    Example:
+        >>> require_number(0.2, "valid_fraction", min=0, max=1, min_inclusive=False, max_inclusive=False)
+        0.2
+    """
+    if isinstance(value, bool) or not isinstance(value, (numbers.Real, torch.Tensor)):
+        raise TypeError(f"{name} should be a number. Got {value!r} ({type(value).__name__}).")
+    if isinstance(value, torch.Tensor) and value.numel() != 1:
+        raise TypeError(f"{name} should be one number. Got a tensor of shape {tuple(value.shape)}.")
+    value = float(value)
+    if not math.isfinite(value):
+        raise ValueError(f"{name} should be a finite number. Got {value}.")
+    _require_range(value, name, min, max, min_inclusive, max_inclusive)
+    return value
+
+
+def _require_range(value, name, lo, hi, lo_inclusive: bool = True, hi_inclusive: bool = True) -> None:
+    too_low = lo is not None and (value < lo if lo_inclusive else value <= lo)
+    too_high = hi is not None and (value > hi if hi_inclusive else value >= hi)
+    if too_low or too_high:
+        left = "" if lo is None else f"{'>=' if lo_inclusive else '>'} {lo:g}"
+        right = "" if hi is None else f"{'<=' if hi_inclusive else '<'} {hi:g}"
+        wanted = " and ".join(p for p in (left, right) if p)
+        raise ValueError(f"{name} should be {wanted}. Got {value:g}.")
+
+
+def require_choice(value, name: str, choices) -> str:
+    """Return ``value`` if it is one of ``choices``, else raise ``ValueError`` listing them (and the closest).
+
+    Example:
+        >>> require_choice("sorted", "class_order", ("sorted", "appearance"))
+        'sorted'
+    """
+    choices = tuple(choices)
+    if isinstance(value, str) and value in choices:
+        return value
+    listed = ", ".join(repr(c) for c in choices)
+    if not isinstance(value, str):
+        raise TypeError(f"{name} should be one of {listed}. Got {value!r} ({type(value).__name__}).")
+    close = difflib.get_close_matches(value, [str(c) for c in choices], n=1)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    raise ValueError(f"{name} should be one of {listed}. Got {value!r}.{hint}")
+
+
+def require_bool(value, name: str) -> bool:
+    """Return ``value`` if it is ``True`` or ``False`` (numpy bools too), else raise ``TypeError``."""
+    if isinstance(value, bool) or type(value).__name__ == "bool_":
+        return bool(value)
+    raise TypeError(f"{name} should be True or False. Got {value!r} ({type(value).__name__}).")
