@@ -10,6 +10,8 @@ from __future__ import annotations
 import difflib
 import math
 import numbers
+import sys
+import warnings
 from collections.abc import Sequence
 
 import polars as pl
@@ -214,3 +216,55 @@ def require_bool(value, name: str) -> bool:
     if isinstance(value, bool) or type(value).__name__ == "bool_":
         return bool(value)
     raise TypeError(f"{name} should be True or False. Got {value!r} ({type(value).__name__}).")
+
+
+# ---------------------------------------------------------------- tensors
+
+
+def require_targets(y, name: str = "y") -> torch.Tensor:
+    """``y`` as a tensor of targets: floats stay as they are (regression); integer class codes
+    (int32, uint8, numpy, lists...) become int64, as the losses need."""
+    y = as_tensor(y, name)
+    return y if y.dtype.is_floating_point else require_labels(y, name)
+
+
+def _rows_text(rows: list[int]) -> str:
+    more = f" (and {len(rows) - 5} more)" if len(rows) > 5 else ""
+    return ", ".join(str(r) for r in rows[:5]) + more
+
+
+def require_finite(X: torch.Tensor, name: str = "X") -> None:
+    """Raise ``ValueError`` naming the rows of ``X`` that hold NaN or infinite values.
+
+    The exception is the padding of sequences: in a float ``(N, T, F)`` tensor from
+    ``load_sequences``, a series shorter than ``T`` ends in steps whose features are all NaN. Those
+    are allowed; a NaN anywhere else is not.
+    """
+    if not X.dtype.is_floating_point or X.numel() == 0:
+        return
+    bad = ~torch.isfinite(X)
+    if not bool(bad.any()):
+        return
+    if X.ndim == 3:
+        # a step is padding when all its features are NaN and every later step is padding too
+        padding = torch.isnan(X).all(dim=2).flip(1).cummin(dim=1).values.flip(1)
+        bad = bad & ~padding[:, :, None]
+        if not bool(bad.any()):
+            return
+    rows = bad.reshape(len(X), -1).any(dim=1).nonzero().reshape(-1).tolist()
+    kinds = " or ".join(
+        k for k, found in (("NaN", bool(torch.isnan(X).any())), ("infinite", bool(torch.isinf(X).any()))) if found
+    )
+    raise ValueError(
+        f"{name} holds {kinds} values in {len(rows)} row(s): row(s) {_rows_text(rows)}. A network cannot learn "
+        f"from or predict for them. Drop those rows or fill the missing values first "
+        f"(e.g. X = torch.nan_to_num(X) if 0 is a sensible value)."
+    )
+
+
+def warn(message: str, category: type[Warning] = UserWarning) -> None:
+    """``warnings.warn`` pointing at the user's line: the first caller outside the dsml package."""
+    frame, level = sys._getframe(1), 2  # stacklevel 1 would be this function
+    while frame is not None and frame.f_globals.get("__name__", "").split(".")[0] == "dsml":
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, category, stacklevel=level)

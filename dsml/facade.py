@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dsml import scoring
 from dsml.data import datasets, images, sequences, text
-from dsml.inside import descent, inspection
+from dsml.inside import activations, descent, mistakes, summary, units
 from dsml.plots import images as plots
 from dsml.plots import inside as plots_inside
 from dsml.train import checkpoints
@@ -52,12 +52,12 @@ class DSTorch:
     confusion_table = staticmethod(scoring.confusion_table)
 
     # Looking inside: layers, hidden units, activations, mistakes, descent paths
-    summary = staticmethod(inspection.summary)
-    hidden_units = staticmethod(inspection.hidden_units)
+    summary = staticmethod(summary.summary)
+    hidden_units = staticmethod(units.hidden_units)
     plot_hidden_units = staticmethod(plots_inside.plot_hidden_units)
-    activations = staticmethod(inspection.activations)
+    activations = staticmethod(activations.activations)
     plot_activations = staticmethod(plots_inside.plot_activations)
-    misclassified = staticmethod(inspection.misclassified)
+    misclassified = staticmethod(mistakes.misclassified)
     plot_misclassified = staticmethod(plots_inside.plot_misclassified)
     gradient_descent = staticmethod(descent.gradient_descent)
     plot_gradient_descent = staticmethod(plots_inside.plot_gradient_descent)

@@ -9,7 +9,10 @@ import torch
 from torch import nn
 
 from dsml import DenseNet, DSTorch, SimpleCNN
-from dsml.inside.inspection import activations, hidden_units, misclassified, summary
+from dsml.inside.activations import activations
+from dsml.inside.mistakes import misclassified
+from dsml.inside.summary import summary
+from dsml.inside.units import hidden_units
 from dsml.plots.inside import plot_activations, plot_hidden_units, plot_misclassified
 
 

@@ -196,7 +196,7 @@ def test_valid_fraction_is_stratified_and_disjoint(blobs):
 
 
 def test_valid_fraction_never_trains_on_validation_rows(blobs, monkeypatch):
-    import dsml.train.loop as training
+    from dsml.data.splits import stratified_split
 
     X, y, _, _ = blobs
     X = torch.cat([X, torch.arange(len(X)).float()[:, None]], dim=1)  # the last column is the row number
@@ -212,7 +212,7 @@ def test_valid_fraction_never_trains_on_validation_rows(blobs, monkeypatch):
                 seen.update(int(v) for v in x[:, -1])
             return self.net(x[:, :4])
 
-    valid_rows = set(training.stratified_split(y, 0.25, seed=2)[1].tolist())
+    valid_rows = set(stratified_split(y, 0.25, seed=2)[1].tolist())
     model = Spy()
     DSTorch.train(model, optim.Adam(model.parameters()), X, y, num_epochs=2, valid_fraction=0.25, seed=2, verbose=False)
     assert seen and seen.isdisjoint(valid_rows) and len(seen) == 90

@@ -1,7 +1,7 @@
 """Pictures of what is inside a network: hidden units, latent spaces, mistakes, descent paths.
 
 Like ``plots``, every function returns a plotnine ``ggplot`` and draws or
-saves nothing by itself. The numbers come from ``inspection`` and
+saves nothing by itself. The numbers come from ``dsml.inside`` and
 ``descent``; each figure function also accepts the table those return.
 """
 
@@ -33,7 +33,9 @@ from plotnine import (
 from torch import nn
 
 from dsml._checks import require_columns
-from dsml.inside import descent, inspection
+from dsml.inside import descent
+from dsml.inside.mistakes import misclassified
+from dsml.inside.units import hidden_units
 from dsml.plots.images import plot_image_grid, to_pandas
 
 
@@ -47,7 +49,7 @@ def plot_hidden_units(
     """Draw each hidden unit's weights as an image: red pushes the unit up, blue down, white is 0.
 
     Args:
-        units: the table from ``inspection.hidden_units``, or the model itself
+        units: the table from ``hidden_units``, or the model itself
             (then ``image_shape`` and ``layer`` are passed on).
         limit: how many units to draw (the first ones).
         ncol: tiles per row.
@@ -60,7 +62,7 @@ def plot_hidden_units(
         >>> plot_hidden_units(model, limit=16)
     """
     if isinstance(units, nn.Module):
-        units = inspection.hidden_units(units, image_shape, layer)
+        units = hidden_units(units, image_shape, layer)
     require_columns(units, ["unit", "row", "col", "weight"], what="the hidden-unit table")
     if limit < 1:
         raise ValueError(f"limit should be at least 1. Got {limit}.")
@@ -97,7 +99,7 @@ def plot_activations(
     """A scatter of two activation columns (the latent space), coloured by label.
 
     Args:
-        table: from ``inspection.activations`` (``h0, h1, ...`` or ``pc1, pc2, ...``).
+        table: from ``activations`` (``h0, h1, ...`` or ``pc1, pc2, ...``).
         x, y: the columns to plot; default the first two.
         color: the column that colours the points (ignored if absent).
 
@@ -145,7 +147,7 @@ def plot_misclassified(
         >>> plot_misclassified(mnist.filter(c.index == "test"), model, X_test, y_test, cn)
     """
     require_columns(df, [filepath])
-    table = inspection.misclassified(df, model, X, y, cn, by)
+    table = misclassified(df, model, X, y, cn, by)
     if len(table) == 0:
         raise ValueError(
             f"the model classifies all {len(df)} rows correctly, so there is nothing to show. "

@@ -32,7 +32,18 @@ class TensorBatches:
         generator: the random source for shuffling (for seeded runs).
     """
 
-    def __init__(self, X, y=None, batch_size: int = 32, *, device=None, shuffle=False, generator=None, sampler=None):
+    def __init__(
+        self,
+        X,
+        y=None,
+        batch_size: int = 32,
+        *,
+        device=None,
+        shuffle=False,
+        generator=None,
+        sampler=None,
+        drop_single_row: bool = False,
+    ):
         self.X = as_tensor(X, "X")
         self.y = None if y is None else as_tensor(y, "y")
         if self.y is not None:
@@ -44,6 +55,7 @@ class TensorBatches:
         self.shuffle = shuffle
         self.generator = generator
         self.sampler = sampler  # e.g. a DistributedSampler: which rows this process sees
+        self.drop_single_row = drop_single_row  # a last batch of one row, which BatchNorm cannot train on
         self._pin = self.device.type == "cuda" and self.X.device.type == "cpu"
 
     def _rows(self) -> torch.Tensor | None:
@@ -53,13 +65,18 @@ class TensorBatches:
             return torch.randperm(len(self.X), generator=self.generator)
         return None  # in order: contiguous slices, no copy
 
-    def __len__(self) -> int:
+    def _count(self) -> int:
         n = len(self.sampler) if self.sampler is not None else len(self.X)
-        return -(-n // self.batch_size)
+        if self.drop_single_row and n % self.batch_size == 1 and n > 1:
+            n -= 1
+        return n
+
+    def __len__(self) -> int:
+        return -(-self._count() // self.batch_size)
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
         rows = self._rows()
-        n = len(self.X) if rows is None else len(rows)
+        n = self._count()
         if rows is not None:
             rows = rows.to(self.X.device)
             y_rows = rows if self.y is None or self.y.device == rows.device else rows.to(self.y.device)
@@ -119,7 +136,16 @@ def is_dataset(X) -> bool:
 
 
 def batches(
-    X, y=None, batch_size: int = 32, *, device=None, shuffle=False, generator=None, num_workers: int = 0, sampler=None
+    X,
+    y=None,
+    batch_size: int = 32,
+    *,
+    device=None,
+    shuffle=False,
+    generator=None,
+    num_workers: int = 0,
+    sampler=None,
+    drop_single_row: bool = False,
 ):
     """Batches of ``(X, y)`` from tensors or from a ``Dataset`` (then ``y`` must be ``None``)."""
     if is_dataset(X):
@@ -130,4 +156,13 @@ def batches(
         return LoaderBatches(
             X, batch_size, device=device, shuffle=shuffle, generator=generator, num_workers=num_workers, sampler=sampler
         )
-    return TensorBatches(X, y, batch_size, device=device, shuffle=shuffle, generator=generator, sampler=sampler)
+    return TensorBatches(
+        X,
+        y,
+        batch_size,
+        device=device,
+        shuffle=shuffle,
+        generator=generator,
+        sampler=sampler,
+        drop_single_row=drop_single_row,
+    )
