@@ -14,6 +14,7 @@ import sys
 import warnings
 from collections.abc import Sequence
 
+import numpy as np
 import polars as pl
 import torch
 
@@ -133,7 +134,7 @@ def explain_forward_error(model: torch.nn.Module, shape: tuple[int, ...], err: E
 
 def _is_whole(value) -> bool:
     """An int, a numpy integer, or a 0-d integer tensor; never a bool (``True`` is not an epoch count)."""
-    if isinstance(value, bool) or type(value).__name__ == "bool_":
+    if isinstance(value, (bool, np.bool_)):
         return False
     if isinstance(value, torch.Tensor):
         return value.ndim == 0 and not value.dtype.is_floating_point and value.dtype != torch.bool
@@ -213,7 +214,7 @@ def require_choice(value, name: str, choices) -> str:
 
 def require_bool(value, name: str) -> bool:
     """Return ``value`` if it is ``True`` or ``False`` (numpy bools too), else raise ``TypeError``."""
-    if isinstance(value, bool) or type(value).__name__ == "bool_":
+    if isinstance(value, (bool, np.bool_)):
         return bool(value)
     raise TypeError(f"{name} should be True or False. Got {value!r} ({type(value).__name__}).")
 

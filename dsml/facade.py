@@ -38,12 +38,12 @@ class DSTorch:
     load = staticmethod(checkpoints.load)
 
     @staticmethod
-    def score_image(model, X, y, cn=None, batch_size: int = scoring.EVAL_BATCH_SIZE) -> float:
+    def score_image(model, X, y=None, cn=None, batch_size: int = scoring.EVAL_BATCH_SIZE) -> float:
         """Accuracy of ``model`` on images ``X`` with labels ``y`` (see ``scoring.score``)."""
         return scoring.score(model, X, y, cn, batch_size)
 
     @staticmethod
-    def score_text(model, X, y, batch_size: int = scoring.EVAL_BATCH_SIZE) -> float:
+    def score_text(model, X, y=None, batch_size: int = scoring.EVAL_BATCH_SIZE) -> float:
         """Accuracy of ``model`` on token ids ``X`` with labels ``y`` (see ``scoring.score``)."""
         return scoring.score(model, X, y, None, batch_size)
 
@@ -63,7 +63,7 @@ class DSTorch:
     plot_gradient_descent = staticmethod(plots_inside.plot_gradient_descent)
 
     @staticmethod
-    def confusion_matrix(model, X, y, cn=None, batch_size: int = scoring.EVAL_BATCH_SIZE):
+    def confusion_matrix(model, X, y=None, cn=None, batch_size: int = scoring.EVAL_BATCH_SIZE):
         """A confusion-matrix figure of true vs predicted class names (plotnine).
 
         The numbers behind it: ``DSTorch.confusion_table(model, X, y, cn)``.

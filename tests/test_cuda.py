@@ -36,11 +36,22 @@ def test_train_moves_the_model_and_each_batch_to_the_gpu(blobs):
     assert on_gpu == DSTorch.score_image(model.cpu(), X, y)
 
 
-def test_cpu_batches_for_a_gpu_go_through_pinned_memory(blobs):
+def test_cpu_batches_for_a_gpu_go_through_pinned_memory(blobs, monkeypatch):
+    from dsml.train import batches as batches_module
+
     X, y = blobs
+    copies = []
+    real = batches_module.to_device
+
+    def spy(x, device):
+        copies.append((x.is_pinned(), x.device.type))
+        return real(x, device)
+
+    monkeypatch.setattr(batches_module, "to_device", spy)
     data = batches(X, y, 64, device=torch.device("cuda"), shuffle=True)
     got_x, got_y = zip(*data)
     assert all(xb.is_cuda and yb.is_cuda for xb, yb in zip(got_x, got_y))
+    assert copies and all(pinned and where == "cpu" for pinned, where in copies)  # each batch left pinned memory
     rows = torch.cat([yb for yb in got_y]).cpu()
     assert sorted(rows.tolist()) == sorted(y.tolist())
 

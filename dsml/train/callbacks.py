@@ -34,6 +34,7 @@ class TrainState:
         epoch: the epoch now running (1-based; 0 before the first).
         batch: the batch now running within the epoch (1-based).
         batches_per_epoch: how many batches an epoch has.
+        first_loss: the loss of the run's first batch (known after the first epoch).
     """
 
     model: nn.Module
@@ -44,6 +45,7 @@ class TrainState:
     epoch: int = 0
     batch: int = 0
     batches_per_epoch: int = 0
+    first_loss: float | None = None
 
 
 class Callback:

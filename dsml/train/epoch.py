@@ -173,6 +173,8 @@ def run_epoch(
     finally:
         if bar is not None:
             bar.close()
+    if state is not None and state.first_loss is None and losses:
+        state.first_loss = float(losses[0])
     return _epoch_record(step, losses, tallies, sizes, epoch)
 
 

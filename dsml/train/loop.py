@@ -319,14 +319,14 @@ class Trainer:
                 history=self.history.records,
             )
         losses = [r["loss"] for r in self.history]
-        reference = divergence_reference(losses, self.loss, self.num_outputs)
+        reference = divergence_reference(losses, self.state.first_loss)
         if reference is not None and not self._warned_diverging:
             self._warned_diverging = True
             lr = self.optimizer.param_groups[0].get("lr")
             warn(
                 f"the training loss rose to {losses[-1]:.4g} in epoch {len(losses)}, more than 10 times "
-                f"{reference:.4g} (where it started, or a classifier's loss when it guesses): training is "
-                f"diverging. The learning rate ({lr:g}) is probably too high: try one 10 times smaller."
+                f"{reference:.4g}, where it started: training is diverging. The learning rate ({lr:g}) is "
+                "probably too high: try one 10 times smaller."
             )
 
     def _stops_early(self) -> bool:

@@ -6,7 +6,6 @@ Everything here runs once per ``train`` call and raises before any weight change
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
@@ -185,14 +184,10 @@ def drops_single_row_batch(model: nn.Module, rows: int, batch_size: int) -> bool
     return True
 
 
-def divergence_reference(losses: list[float], loss: Loss, num_outputs: int | None) -> float | None:
-    """The loss that training has risen 10 times above, if it has: where it started (or, for a classifier,
-    the loss of a model that guesses uniformly, if lower); ``None`` while training is not diverging."""
-    if not losses:
+def divergence_reference(epoch_losses: list[float], first_batch_loss: float | None) -> float | None:
+    """The loss that training has risen more than 10 times above, if it has: its first value (the first
+    batch's loss, or the first epoch's); ``None`` while training is not diverging."""
+    if not epoch_losses:
         return None
-    start = losses[0]
-    if loss.kind == "multiclass" and num_outputs and num_outputs > 1:
-        start = min(start, math.log(num_outputs))
-    elif loss.kind == "binary":
-        start = min(start, math.log(2))
-    return start if losses[-1] > 10 * start else None
+    start = epoch_losses[0] if first_batch_loss is None else min(first_batch_loss, epoch_losses[0])
+    return start if epoch_losses[-1] > 10 * start else None
