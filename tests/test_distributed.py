@@ -45,6 +45,7 @@ def epoch_lines(text: str) -> list[str]:
     return [line for line in text.splitlines() if re.match(r"Epoch \d+/\d+, Loss: ", line)]
 
 
+@pytest.mark.slow
 def test_ranks_train_in_step_and_end_identical(tmp_path):
     result = torchrun("tests/ddp_worker.py", str(tmp_path))
     assert result.returncode == 0, result.stderr[-3000:]
@@ -72,6 +73,7 @@ def test_ranks_train_in_step_and_end_identical(tmp_path):
         assert not first & second and first | second == set(range(240))
 
 
+@pytest.mark.slow
 def test_the_command_line_under_torchrun_prints_and_saves_once(tmp_path):
     weights = tmp_path / "dense.pt"
     result = torchrun(

@@ -57,6 +57,9 @@ def test_history_plot_and_repr(tmp_path):
             {"epoch": 2, "loss": 0.5, "accuracy": 0.8, "val_loss": 0.9, "val_accuracy": 0.6, "lr": 0.1, "seconds": 0.1},
         ]
     )
-    assert repr(history) == "History(2 epochs, loss 1.0000 -> 0.5000, val_loss 0.9000, val_accuracy 0.6000)"
+    history.monitor = "val_loss"
+    assert repr(history) == (
+        "History(2 epochs, loss 1.0000 -> 0.5000, val_loss 0.9000, val_accuracy 0.6000, best epoch 2)"
+    )
     assert isinstance(history.df, pl.DataFrame) and history.df.shape == (2, 7)
     assert draw(history.plot(), tmp_path) > 1000
