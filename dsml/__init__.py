@@ -11,9 +11,11 @@ from dsml.models.cnn import SimpleCNN
 from dsml.models.dense import DenseNet
 from dsml.models.rnn import SequenceRNN
 from dsml.models.text import TextCNN, TextRNN
+from dsml.train.callbacks import Callback
 from dsml.train.history import History
 
 __all__ = [
+    "Callback",
     "DSImage",
     "DSTorch",
     "DenseNet",

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dsml import scoring
 from dsml.data import datasets, images, sequences, text
 from dsml.inside import activations, descent, mistakes, summary, units
+from dsml.plots import health
 from dsml.plots import images as plots
 from dsml.plots import inside as plots_inside
 from dsml.train import checkpoints
@@ -61,6 +62,7 @@ class DSTorch:
     plot_misclassified = staticmethod(plots_inside.plot_misclassified)
     gradient_descent = staticmethod(descent.gradient_descent)
     plot_gradient_descent = staticmethod(plots_inside.plot_gradient_descent)
+    plot_layers = staticmethod(health.plot_layers)
 
     @staticmethod
     def confusion_matrix(model, X, y=None, cn=None, batch_size: int = scoring.EVAL_BATCH_SIZE):

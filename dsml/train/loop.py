@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from dsml._checks import require_bool, require_int, require_number, warn
+from dsml._checks import require_bool, require_choice, require_int, require_number, warn
 from dsml.train import checkpoints, distributed
 from dsml.train.batches import batches, is_dataset
 from dsml.train.callbacks import Callback, Callbacks, TrainState
@@ -25,6 +25,8 @@ from dsml.train.device import move_if_fits, pick_device
 from dsml.train.epoch import InterruptFlag, Step, Stop, run_epoch
 from dsml.train.evaluation import evaluate
 from dsml.train.history import History
+from dsml.train.live import LivePlot
+from dsml.train.monitor import LayerMonitor
 from dsml.train.setup import (
     TrainingData,
     check_model_and_optimizer,
@@ -36,6 +38,8 @@ from dsml.train.setup import (
 )
 from dsml.train.state import Snapshots, should_stop_early
 
+TRACKED = ("layers",)
+SCHEDULES = ("onecycle",)
 # Schedulers that adjust the learning rate every batch rather than every epoch.
 PER_BATCH_SCHEDULERS = (torch.optim.lr_scheduler.OneCycleLR, torch.optim.lr_scheduler.CyclicLR)
 
@@ -65,6 +69,9 @@ def train(
     num_workers: int = 0,
     amp: bool = False,
     callbacks: list[Callback] | None = None,
+    plot: bool = False,
+    track: str | None = None,
+    schedule: str | None = None,
 ) -> History:
     """Train ``model`` with mini-batches and print one line per epoch.
 
@@ -104,6 +111,14 @@ def train(
         num_workers: worker processes decoding a ``Dataset`` (tensors need none).
         amp: mixed precision (float16 on CUDA, bfloat16 on the CPU).
         callbacks: ``Callback`` objects whose methods run at fixed moments of training.
+        plot: in Jupyter, draw the training curve and redraw it in place after every epoch (one
+            figure, not one per epoch). Elsewhere the epoch lines are all there is.
+        track: ``"layers"`` records, per layer and epoch, the gradient norm, the mean and spread of
+            the outputs and the share of dead ReLU units, as ``history.layers`` (a table; draw it
+            with ``DSTorch.plot_layers(history)``) to see vanishing or exploding gradients.
+        schedule: ``"onecycle"`` raises the learning rate from a 25th of the optimizer's to the
+            optimizer's and back down to almost 0 over the run (``OneCycleLR``, stepped every
+            batch); the learning rate of each epoch's first batch is in the history (``lr``).
 
     Returns:
         A ``History`` of per-epoch records (``history.df``, ``history.plot()``).
@@ -131,6 +146,9 @@ def train(
         num_workers=num_workers,
         amp=amp,
         callbacks=callbacks,
+        plot=plot,
+        track=track,
+        schedule=schedule,
     )
     data = training_data(X_train, y_train, X_valid, y_valid, valid_fraction, trainer.seed)
     return trainer.fit(data, loss)
@@ -139,45 +157,41 @@ def train(
 class Trainer:
     """One ``train`` call: the settings, checked once, and the steps of the run as small methods."""
 
-    def __init__(
-        self,
-        model,
-        optimizer,
-        num_epochs,
-        batch_size,
-        *,
-        device,
-        patience,
-        restore_best,
-        seed,
-        scheduler,
-        clip_grad_norm,
-        verbose,
-        progress,
-        checkpoint,
-        resume,
-        num_workers,
-        amp,
-        callbacks,
-    ):
+    def __init__(self, model, optimizer, num_epochs, batch_size, *, device, scheduler, callbacks, **options):
         check_model_and_optimizer(model, optimizer)
         self.model, self.optimizer, self.scheduler = model, optimizer, scheduler
         self.num_epochs = require_int(num_epochs, "num_epochs", min=1)
         self.batch_size = require_int(batch_size, "batch_size", min=1)
+        self._read_options(**options)
+        self.callbacks = self._callbacks(callbacks)
+        self.device = distributed.local_device(pick_device(model, device))
+
+    def _read_options(self, *, patience, restore_best, seed, clip_grad_norm, verbose, progress, checkpoint, resume,
+                      num_workers, amp, plot, track, schedule):  # fmt: skip
         self.patience = None if patience is None else require_int(patience, "patience", min=1)
         self.seed = None if seed is None else require_int(seed, "seed", min=0)
-        self.clip = (
-            None
-            if clip_grad_norm is None
-            else require_number(clip_grad_norm, "clip_grad_norm", min=0, min_inclusive=False)
-        )
+        self.clip = None
+        if clip_grad_norm is not None:
+            self.clip = require_number(clip_grad_norm, "clip_grad_norm", min=0, min_inclusive=False)
         self.num_workers = require_int(num_workers, "num_workers", min=0)
         self.restore_best, self.amp = require_bool(restore_best, "restore_best"), require_bool(amp, "amp")
         self.verbose, self.resume = require_bool(verbose, "verbose"), require_bool(resume, "resume")
         self.progress = None if progress is None else require_bool(progress, "progress")
         self.checkpoint = None if checkpoint is None else Path(checkpoint)
-        self.callbacks = Callbacks(callbacks)
-        self.device = distributed.local_device(pick_device(model, device))
+        self.plot = require_bool(plot, "plot")
+        self.track = None if track is None else require_choice(track, "track", TRACKED)
+        self.schedule = None if schedule is None else require_choice(schedule, "schedule", SCHEDULES)
+        if self.schedule is not None and self.scheduler is not None:
+            raise ValueError(f"pass either schedule={schedule!r} or a scheduler object, not both.")
+
+    def _callbacks(self, callbacks) -> Callbacks:
+        """The user's callbacks, then dsml's own: layer statistics, then the live curve (which draws last)."""
+        chosen = list(Callbacks(callbacks).callbacks)
+        if self.track == "layers":
+            chosen.append(LayerMonitor())
+        if self.plot:
+            chosen.append(LivePlot())
+        return Callbacks(chosen)
 
     def say(self, text: str) -> None:
         if self.verbose and self.run.is_main:
@@ -215,6 +229,12 @@ class Trainer:
         self.run = distributed.setup(self.model, self.device)
         self.loss, self.num_outputs = pick_loss(self.model, data, loss, self.device)
         self.batches = self._batches(data)
+        if self.schedule == "onecycle":
+            self.scheduler = torch.optim.lr_scheduler.OneCycleLR(
+                self.optimizer,
+                max_lr=[group["lr"] for group in self.optimizer.param_groups],
+                total_steps=self.num_epochs * len(self.batches),
+            )
         self.history = History(monitor="val_loss" if data.has_valid else "loss", loss_name=self.loss.name)
         keep_best = self.restore_best and (data.has_valid or self.patience is not None)
         best = self._resume() if self.checkpoint is not None and self.resume and self.checkpoint.exists() else None
