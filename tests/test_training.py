@@ -356,6 +356,31 @@ def test_a_progress_bar_on_request(blobs, capsys):
     assert len(captured.out.splitlines()) == 2
 
 
+def test_a_notebook_without_ipywidgets_gets_a_text_bar_and_a_hint(blobs, capsys, monkeypatch):
+    """tqdm.auto picks the widget bar in Jupyter; without ipywidgets that bar is stuck at 0%."""
+    import builtins
+    import sys
+
+    import tqdm.auto
+    import tqdm.notebook
+
+    monkeypatch.setattr(tqdm.auto, "tqdm", tqdm.notebook.tqdm)  # what tqdm.auto gives inside a kernel
+    monkeypatch.delitem(sys.modules, "ipywidgets", raising=False)
+    real_import = builtins.__import__
+
+    def no_widgets(name, *args, **kwargs):
+        if name == "ipywidgets":
+            raise ImportError("No module named 'ipywidgets'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_widgets)
+    model = small_net()
+    with pytest.warns(UserWarning, match=r"progress bars in Jupyter need the ipywidgets package.*text progress bar"):
+        DSTorch.train(model, optim.Adam(model.parameters()), blobs[0], blobs[1], num_epochs=1, progress=True)
+    err = capsys.readouterr().err
+    assert "Epoch 1/1" in err and "batch" in err  # the text bar drew
+
+
 def test_save_and_load_round_trip(blobs, tmp_path):
     X, y, _, _ = blobs
     model = small_net()
