@@ -33,6 +33,8 @@ def _row_losses(criterion, loss, out: torch.Tensor, yb: torch.Tensor):
 
 
 def _hidden_norms(model, rnn, xb, yb, criterion, loss):
+    if xb.dtype.is_floating_point:
+        xb = xb.detach().requires_grad_(True)  # a graph even when every weight is frozen
     with unrolled(rnn) as record:
         out = forward(model, xb)
     if not record["states"]:
@@ -53,12 +55,19 @@ def _input_norms(model, xb, yb, criterion, loss):
     else:  # token ids: the gradient at each step's embedding vector
         _, embedding = find_module(model, None, (nn.Embedding,), what="input gradients of token ids")
         seen: list[torch.Tensor] = []
-        handle = embedding.register_forward_hook(lambda mod, inp, o: seen.append(o))
+
+        def leaf(mod, inp, o):  # a leaf that needs a gradient, also when the embedding is frozen
+            seen.append(o.detach().requires_grad_(True))
+            return seen[-1]
+
+        handle = embedding.register_forward_hook(leaf)
         try:
             out = forward(model, xb)
         finally:
             handle.remove()
-        target, padding = seen[-1], torch.zeros(xb.shape[:2], dtype=torch.bool, device=xb.device)
+        pad = getattr(model, "pad_idx", None)  # TextRNN/TextCNN say which id pads a text
+        padding = xb == pad if isinstance(pad, int) else torch.zeros(xb.shape[:2], dtype=torch.bool, device=xb.device)
+        target = seen[-1]
     criterion, total = _row_losses(criterion, loss, out, yb)
     (grad,) = torch.autograd.grad(total, target)
     norms = grad.flatten(2).norm(dim=2) if grad.ndim > 2 else grad.abs()
@@ -126,7 +135,8 @@ def sequence_gradients(
             recurrent layer's top layer (the seed's quantity); the layer is
             recomputed step by step, see ``dsml.inside.unroll``. ``"input"``:
             at the input ``x_t`` (for token ids, at each step's embedding);
-            works for any sequence model.
+            works for any sequence model; steps that are padding (all NaN,
+            or the model's ``pad_idx`` for token ids) are left out.
         layer: which ``nn.RNN``/``nn.LSTM``/``nn.GRU`` (name or module) for
             ``wrt="hidden"``; default the model's first.
         loss: as for ``train`` (default: picked from the targets and outputs).

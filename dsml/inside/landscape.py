@@ -88,7 +88,9 @@ def mean_loss(model: nn.Module, X, y, loss=None, batch_size: int = EVAL_BATCH_SI
 
 
 def _axis(steps: int, span: float) -> np.ndarray:
-    return np.linspace(-span, span, require_int(steps, "steps", min=2))
+    axis = np.linspace(-span, span, require_int(steps, "steps", min=2))
+    axis[np.abs(axis) < 1e-9 * span] = 0.0  # the trained weights themselves, exactly, when steps is odd
+    return axis
 
 
 def loss_landscape(

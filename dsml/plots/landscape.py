@@ -103,7 +103,7 @@ def plot_loss_landscape(table: pl.DataFrame, color: str | None = "model", log: b
         )
         figure += geom_vline(xintercept=0, linetype="dotted")
         if log:
-            figure += scale_y_log10() + labs(y="loss (log scale)")
+            figure = figure + scale_y_log10() + labs(y="loss (log scale)")
         return figure + theme(figure_size=(6.5, 4))
     if color:
         raise ValueError("a surface table (with beta) draws one model at a time: filter it to one model first.")
