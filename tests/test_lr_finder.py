@@ -165,3 +165,15 @@ def test_bad_inputs(data):
         suggest_lr(_constructed_table().head(2))
     with pytest.raises(ValueError, match="method should be one of 'steepest', 'minimum'"):
         suggest_lr(_constructed_table(), "valley")
+
+
+def test_a_dataset_of_pairs_works_like_tensors(data):
+    X, y = data
+    model = DenseNet(6, (8,), 3)
+    optimizer = optim.SGD(model.parameters(), lr=0.1)
+    from_tensors = find_lr(model, optimizer, X, y, num_steps=8, batch_size=96, smoothing=0.0)
+    from_dataset = find_lr(
+        model, optimizer, torch.utils.data.TensorDataset(X, y), num_steps=8, batch_size=96, smoothing=0.0
+    )
+    # one batch holding every row: the same losses whichever way the rows are shuffled
+    np.testing.assert_allclose(from_dataset["loss"].to_numpy(), from_tensors["loss"].to_numpy(), rtol=1e-5)

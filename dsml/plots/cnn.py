@@ -9,15 +9,17 @@ import torch
 from plotnine import (
     aes,
     coord_equal,
+    element_blank,
     element_text,
-    facet_grid,
     facet_wrap,
     geom_raster,
+    geom_text,
     ggplot,
     labs,
     scale_fill_cmap,
     scale_fill_gradient2,
     scale_fill_identity,
+    scale_x_continuous,
     scale_y_reverse,
     theme,
     theme_void,
@@ -37,7 +39,38 @@ INFERNO = np.array([[0, 0, 4], [87, 16, 110], [188, 55, 84], [249, 142, 9], [252
 
 
 def _diverging(bound: float):
-    return scale_fill_gradient2(low="#2166ac", mid="white", high="#b2182b", midpoint=0, limits=(-bound, bound))
+    return scale_fill_gradient2(
+        low="#2166ac", mid="white", high="#b2182b", midpoint=0, limits=(-bound, bound), na_value="white"
+    )
+
+
+def _mosaic(data: pd.DataFrame, tile_row, tile_col, h: int, w: int) -> pd.DataFrame:
+    """Lay tiles out in one panel, one pixel apart: many small facets are slow to draw, one raster is not."""
+    data["x"] = data["col"] + np.asarray(tile_col) * (w + 1)
+    data["y"] = data["row"] + np.asarray(tile_row) * (h + 1)
+    # geom_raster needs every cell of a regular grid: the gaps between tiles are empty (NaN, drawn white)
+    cells = [range(int(data["x"].max()) + 1), range(int(data["y"].max()) + 1)]
+    grid = pd.MultiIndex.from_product(cells, names=["x", "y"])
+    return data.set_index(["x", "y"]).reindex(grid).reset_index()
+
+
+def _wrapped(data: pd.DataFrame, key: str, name: str, ncol: int, h: int, w: int):
+    """Tiles ``key`` = 0, 1, ... in rows of ``ncol``, each titled ``f"{name} {k}"``; returns (data, labels, rows)."""
+    k = data[key].to_numpy()
+    data = _mosaic(data, k // ncol, k % ncol, h + 1, w)  # one extra row per tile for its title
+    tiles = np.unique(k)
+    labels = pd.DataFrame(
+        {
+            "x": (tiles % ncol) * (w + 1) + (w - 1) / 2,
+            "y": (tiles // ncol) * (h + 2) - 1.0,
+            "label": [f"{name} {t}" for t in tiles],
+        }
+    )
+    return data, labels, -(-len(tiles) // ncol)
+
+
+def _tile_theme(width: float, height: float, **more):
+    return theme_void() + theme(figure_size=(width, height), plot_title=element_text(size=11, margin={"b": 6}), **more)
 
 
 def plot_filters(
@@ -47,7 +80,7 @@ def plot_filters(
 
     Red weights respond to bright pixels, blue to dark ones (one colour scale,
     centred at 0, for all tiles). A first layer on greyscale images has one
-    input channel; its filters are drawn in a wrapped grid instead.
+    input channel; its filters are drawn in rows of eight instead.
 
     Args:
         model_or_table: the network, or the table from ``filters``.
@@ -69,32 +102,35 @@ def plot_filters(
     data = to_pandas(shown)
     bound = float(np.abs(data["weight"]).max()) or 1.0
     outs, ins = int(shown["out_channel"].max()) + 1, int(shown["in_channel"].max()) + 1
-    data["out"] = pd.Categorical([f"out {o}" for o in data["out_channel"]], [f"out {o}" for o in range(outs)])
-    data["in"] = pd.Categorical([f"in {i}" for i in data["in_channel"]], [f"in {i}" for i in range(ins)])
+    h, w = int(shown["row"].max()) + 1, int(shown["col"].max()) + 1
+    figure = ggplot(data, aes("x", "y"))
     if ins == 1:
         ncol = min(8, outs)
-        facets, size = facet_wrap("out", ncol=ncol), (1.1 * ncol + 1, 1.2 * -(-outs // ncol) + 0.5)
+        data, labels, nrow = _wrapped(data, "out_channel", "out", ncol, h, w)
+        figure = ggplot(data, aes("x", "y"))
+        title, size = f"{name}: {outs} filters", (1.0 * ncol + 1.2, 1.0 * nrow * (h + 2) / (w + 1) + 0.6)
+        scales = [scale_y_reverse()]
     else:
-        facets, size = facet_grid("out ~ in"), (0.9 * ins + 1.6, 0.8 * outs + 0.6)
+        data = _mosaic(data, data["out_channel"], data["in_channel"], h, w)
+        figure = ggplot(data, aes("x", "y"))
+        title = f"{name}: {outs} filters x {ins} input channels, one tile per pair"
+        size = (0.75 * ins + 2.0, 0.75 * outs * (h + 1) / (w + 1) + 0.8)
+        centre = (np.arange(max(outs, ins)) * (h + 1) + (h - 1) / 2, np.arange(ins) * (w + 1) + (w - 1) / 2)
+        scales = [
+            scale_y_reverse(breaks=list(centre[0][:outs]), labels=[f"out {o}" for o in range(outs)]),
+            scale_x_continuous(breaks=list(centre[1]), labels=[f"in {i}" for i in range(ins)]),
+        ]
+    figure += geom_raster(aes(fill="weight"))
+    if ins == 1:  # titles over the raster, whose empty cells are drawn white
+        figure += geom_text(aes(label="label"), data=labels, size=7, va="bottom")
+    for scale in scales:
+        figure += scale
     return (
-        ggplot(data, aes("col", "row", fill="weight"))
-        + geom_raster()
-        + facets
-        + scale_y_reverse()
+        figure
         + _diverging(bound)
         + coord_equal()
-        + labs(
-            title=f"{name}: {outs} filters x {ins} input channel(s), 1 tile per pair"
-            if ins > 1
-            else f"{name}: {outs} filters"
-        )
-        + theme_void()
-        + theme(
-            figure_size=(size[0], size[1] + 0.4),
-            plot_title=element_text(size=11, margin={"b": 8}),
-            strip_text=element_text(size=7),
-            strip_text_y=element_text(size=7, angle=0),
-        )
+        + labs(title=title)
+        + _tile_theme(*size, axis_text=element_text(size=7) if ins > 1 else element_blank())
     )
 
 
@@ -135,26 +171,18 @@ def plot_feature_maps(
             / (pl.col("value").max() - pl.col("value").min()).over("channel").clip(lower_bound=1e-12)
         ).alias("scaled")
     )
-    data = to_pandas(shown)
-    channels = int(shown["channel"].max()) + 1
-    data["channel"] = pd.Categorical(
-        [f"channel {c}" for c in data["channel"]], [f"channel {c}" for c in range(channels)]
-    )
-    ncol = min(ncol, channels)
+    h, w = int(shown["row"].max()) + 1, int(shown["col"].max()) + 1
+    ncol = min(ncol, int(shown["channel"].max()) + 1)
+    data, labels, nrow = _wrapped(to_pandas(shown), "channel", "channel", ncol, h + 2, w)
     return (
-        ggplot(data, aes("col", "row", fill="scaled"))
-        + geom_raster()
-        + facet_wrap("channel", ncol=ncol)
+        ggplot(data, aes("x", "y"))
+        + geom_raster(aes(fill="scaled"))
+        + geom_text(aes(label="label"), data=labels, size=7, va="bottom")
         + scale_y_reverse()
-        + scale_fill_cmap("viridis", limits=(0, 1))
+        + scale_fill_cmap("viridis", limits=(0, 1), na_value="white")
         + coord_equal()
-        + labs(fill="activation\n(min to max\nper map)", title=title)
-        + theme_void()
-        + theme(
-            figure_size=(1.3 * ncol + 1.2, 1.35 * -(-channels // ncol) + 0.4),
-            plot_title=element_text(size=11, margin={"b": 8}),
-            strip_text=element_text(size=7),
-        )
+        + labs(fill="activation\n(each map:\nmin to max)", title=title)
+        + _tile_theme(1.3 * ncol + 1.8, 1.3 * ncol * nrow * (h + 4) / (ncol * (w + 1)) + 0.6)
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import polars as pl
 from plotnine import aes, facet_wrap, geom_line, geom_point, ggplot, labs, scale_y_log10, theme, theme_bw
 
@@ -31,8 +32,9 @@ def plot_sequence_gradients(table: pl.DataFrame, color: str = "model", facet: st
         raise ValueError("every gradient in the table is 0 or missing, so there is nothing to draw on a log scale.")
     mapping = aes("step", "gradient", color=color) if color in shown.columns else aes("step", "gradient")
     data = to_pandas(shown)
-    if color in data:
+    if color in data:  # legend in the order the curves come (rnn, lstm, gru), not alphabetical
         data[color] = data[color].astype(str)
+        data[color] = pd.Categorical(data[color], list(dict.fromkeys(data[color])))
     figure = (
         ggplot(data, mapping)
         + geom_line(size=1)

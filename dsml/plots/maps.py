@@ -67,6 +67,7 @@ def plot_decision_boundary(model: nn.Module, df: pl.DataFrame, resolution: int =
         >>> plot_decision_boundary(model, toy_data("moons"))
     """
     grid = to_pandas(maps.decision_grid(model, df, resolution))
+    aspect = min(2.0, float(np.ptp(grid["x2"]) / (np.ptp(grid["x1"]) or 1)))
     grid["prediction"] = grid["prediction"].astype(str)
     points = _labelled(df)
     colours = _palette(list(grid["prediction"]) + list(points.get("label", [])))
@@ -85,7 +86,7 @@ def plot_decision_boundary(model: nn.Module, df: pl.DataFrame, resolution: int =
         + coord_equal()
         + labs(x="x1", y="x2", color="label", title="Decision boundary: background = prediction, faint = unsure")
         + theme_bw()
-        + theme(figure_size=(6, 5))
+        + theme(figure_size=(6.5, 4.9 * aspect + 1.3))  # the panel as tall as the data (coord_equal)
     )
 
 
