@@ -165,6 +165,7 @@ def test_errors_say_what_to_do():
         grad_cam(model, X.reshape(2, 64))
     with pytest.raises(ValueError, match="layer 'head.3' gave shape \\(2, 3\\).*feature maps"):
         grad_cam(model, X, "head.3")
+    assert all(not m._forward_hooks for m in model.modules())  # the hook went, error or not
     with pytest.raises(ValueError, match="only 3 classes"):
         saliency(model, X, target=3)
     with pytest.raises(ValueError, match="target has 3 class codes but X has 2 rows"):

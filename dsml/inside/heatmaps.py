@@ -19,6 +19,8 @@ parameter's ``.grad`` is touched and the model's mode is restored.
 
 from __future__ import annotations
 
+import contextlib
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -127,9 +129,8 @@ def saliency(model: nn.Module, X, target=None, batch_size: int = HEATMAP_BATCH_S
         torch.Size([8, 28, 28])
     """
     X = _check_images(X, "saliency")
-    maps = [
-        dx.abs().amax(dim=1) if dx.ndim == 4 else dx.abs() for dx, _, _ in _explain(model, X, None, target, batch_size)
-    ]
+    with contextlib.closing(_explain(model, X, None, target, batch_size)) as steps:
+        maps = [dx.abs().amax(dim=1) if dx.ndim == 4 else dx.abs() for dx, _, _ in steps]
     return torch.cat(maps).float().cpu()
 
 
@@ -167,16 +168,17 @@ def grad_cam(
     else:
         name, module = find_module(model, layer)
     maps = []
-    for _, A, dA in _explain(model, X, module, target, batch_size):
-        if A is None or dA is None or A.ndim != 4:
-            shape = "nothing" if A is None else f"shape {tuple(A.shape)}"
-            raise ValueError(
-                f"layer {name!r} gave {shape} on the way to the score; Grad-CAM needs feature maps (B, K, h, w) "
-                "that the prediction depends on. Pick a convolution layer (or the ReLU/pooling after one)."
-            )
-        alpha = dA.mean(dim=(2, 3), keepdim=True)  # (B, K, 1, 1): how much each map matters for the class
-        cam = torch.relu((alpha * A).sum(dim=1, keepdim=True)).detach()  # (B, 1, h, w)
-        cam = F.interpolate(cam, size=X.shape[2:], mode="bilinear", align_corners=False)[:, 0]
-        peak = cam.flatten(1).amax(dim=1).clamp(min=torch.finfo(cam.dtype).tiny)
-        maps.append(cam / peak[:, None, None])
+    with contextlib.closing(_explain(model, X, module, target, batch_size)) as steps:  # the hook goes, also on errors
+        for _, A, dA in steps:
+            if A is None or dA is None or A.ndim != 4:
+                shape = "nothing" if A is None else f"shape {tuple(A.shape)}"
+                raise ValueError(
+                    f"layer {name!r} gave {shape} on the way to the score; Grad-CAM needs feature maps (B, K, h, w) "
+                    "that the prediction depends on. Pick a convolution layer (or the ReLU/pooling after one)."
+                )
+            alpha = dA.mean(dim=(2, 3), keepdim=True)  # (B, K, 1, 1): how much each map matters for the class
+            cam = torch.relu((alpha * A).sum(dim=1, keepdim=True)).detach()  # (B, 1, h, w)
+            cam = F.interpolate(cam, size=X.shape[2:], mode="bilinear", align_corners=False)[:, 0]
+            peak = cam.flatten(1).amax(dim=1).clamp(min=torch.finfo(cam.dtype).tiny)
+            maps.append(cam / peak[:, None, None])
     return torch.cat(maps).float().cpu()

@@ -61,13 +61,13 @@ def _capture(model: nn.Module, X: torch.Tensor, module: nn.Module, side: str = "
 
 
 def _outputs(model: nn.Module, X: torch.Tensor) -> torch.Tensor:
+    """The model's outputs for every row of ``X``, ``(N, K)`` on the CPU."""
     with eval_mode(model), torch.inference_mode():
-        return torch.cat(
-            [
-                forward(model, xb).float().cpu()
-                for xb, _ in batches(X, None, EVAL_BATCH_SIZE, device=model_device(model))
-            ]
-        )
+        chunks = [
+            forward(model, xb).float().cpu() for xb, _ in batches(X, None, EVAL_BATCH_SIZE, device=model_device(model))
+        ]
+    out = torch.cat(chunks)
+    return out.reshape(len(out), -1)
 
 
 def _points(x1: np.ndarray, x2: np.ndarray) -> torch.Tensor:
@@ -92,12 +92,12 @@ def decision_grid(model: nn.Module, df: pl.DataFrame, resolution: int = 150, mar
     """
     x1, x2 = grid_points(df, resolution, margin)
     outputs = _outputs(model, _points(x1, x2))
-    probs = probabilities(outputs.reshape(len(outputs), -1))
+    probs = probabilities(outputs)
     return pl.DataFrame(
         {
             "x1": x1,
             "x2": x2,
-            "prediction": predicted_codes(outputs.reshape(len(outputs), -1)).numpy().astype(np.int64),
+            "prediction": predicted_codes(outputs).numpy().astype(np.int64),
             "probability": probs.max(dim=1).values.double().numpy(),
         }
     )

@@ -251,11 +251,8 @@ def plot_heatmaps(
         raise ValueError(
             f"plot_heatmaps draws images (N, C, H, W). Got shape {tuple(X.shape)}; load them with flatten=False."
         )
-    target = (
-        None
-        if target is None
-        else (as_tensor(target, "target")[:limit] if as_tensor(target, "target").ndim else target)
-    )
+    if target is not None and as_tensor(target, "target").ndim == 1:  # one class per image: keep the drawn ones
+        target = as_tensor(target, "target")[:limit]
     if method == "grad_cam":
         heat = heatmaps.grad_cam(model, X, layer, target)
     else:
