@@ -9,12 +9,19 @@ code are both easy to find.
 from __future__ import annotations
 
 from dsml import scoring
-from dsml.data import datasets, images, sequences, text
-from dsml.inside import activations, descent, mistakes, summary, units
+from dsml.data import datasets, images, sequences, text, toy
+from dsml.inside import activations, confused, descent, gradients, heatmaps, landscape, maps, mistakes, summary, units
+from dsml.inside import filters as conv_filters
+from dsml.plots import cnn as plots_cnn
+from dsml.plots import confused as plots_confused
+from dsml.plots import gradients as plots_gradients
 from dsml.plots import health
 from dsml.plots import images as plots
 from dsml.plots import inside as plots_inside
-from dsml.train import checkpoints
+from dsml.plots import landscape as plots_landscape
+from dsml.plots import lr as plots_lr
+from dsml.plots import maps as plots_maps
+from dsml.train import checkpoints, lr_finder
 from dsml.train import loop as training
 
 
@@ -63,6 +70,35 @@ class DSTorch:
     gradient_descent = staticmethod(descent.gradient_descent)
     plot_gradient_descent = staticmethod(plots_inside.plot_gradient_descent)
     plot_layers = staticmethod(health.plot_layers)
+
+    # Looking inside (issue 9): the learning rate, gradients through time, what a CNN sees,
+    # hidden units as 2-D maps, flat and sharp minima, the most confused classes
+    find_lr = staticmethod(lr_finder.find_lr)
+    suggest_lr = staticmethod(lr_finder.suggest_lr)
+    plot_lr_find = staticmethod(plots_lr.plot_lr_find)
+    sequence_gradients = staticmethod(gradients.sequence_gradients)
+    plot_sequence_gradients = staticmethod(plots_gradients.plot_sequence_gradients)
+    filters = staticmethod(conv_filters.filters)
+    plot_filters = staticmethod(plots_cnn.plot_filters)
+    feature_maps = staticmethod(conv_filters.feature_maps)
+    plot_feature_maps = staticmethod(plots_cnn.plot_feature_maps)
+    grad_cam = staticmethod(heatmaps.grad_cam)
+    saliency = staticmethod(heatmaps.saliency)
+    plot_heatmaps = staticmethod(plots_cnn.plot_heatmaps)
+    toy_data = staticmethod(toy.toy_data)
+    load_points = staticmethod(toy.load_points)
+    decision_grid = staticmethod(maps.decision_grid)
+    plot_decision_boundary = staticmethod(plots_maps.plot_decision_boundary)
+    hidden_maps = staticmethod(maps.hidden_maps)
+    plot_hidden_maps = staticmethod(plots_maps.plot_hidden_maps)
+    latent_points = staticmethod(maps.latent_points)
+    plot_latent_boundary = staticmethod(plots_maps.plot_latent_boundary)
+    loss_landscape = staticmethod(landscape.loss_landscape)
+    plot_loss_landscape = staticmethod(plots_landscape.plot_loss_landscape)
+    loss_interpolation = staticmethod(landscape.loss_interpolation)
+    plot_loss_interpolation = staticmethod(plots_landscape.plot_loss_interpolation)
+    most_confused = staticmethod(confused.most_confused)
+    plot_most_confused = staticmethod(plots_confused.plot_most_confused)
 
     @staticmethod
     def confusion_matrix(model, X, y=None, cn=None, batch_size: int = scoring.EVAL_BATCH_SIZE):

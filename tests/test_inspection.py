@@ -150,7 +150,7 @@ def test_hidden_units_say_what_does_not_fit():
         hidden_units(DenseNet(), (32, 32))
     with pytest.raises(TypeError, match="is a ReLU"):
         hidden_units(DenseNet(), layer="net.1")
-    with pytest.raises(ValueError, match="has no nn.Linear"):
+    with pytest.raises(ValueError, match="has no Linear layer, so it has no dense hidden units"):
         hidden_units(nn.Sequential(nn.ReLU()))
 
 
