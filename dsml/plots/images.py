@@ -8,6 +8,7 @@ side effect.
 from __future__ import annotations
 
 import difflib
+import sys
 import textwrap
 import warnings
 
@@ -57,6 +58,14 @@ def _thumbnail(path: str, row: int) -> tuple[Image.Image, bool]:
         return canvas, grey
 
 
+def _user_stacklevel() -> int:
+    """The ``stacklevel`` of the user's line: the first caller outside dsml and polars (``df.pipe`` is polars)."""
+    frame, level = sys._getframe(1), 1
+    while frame is not None and frame.f_globals.get("__name__", "").split(".")[0] in ("dsml", "polars"):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
 def _titles(rows: pl.DataFrame, label_name: str | None) -> list[str] | None:
     """Each image's title, wrapped to fit its cell; ``None`` for no titles (with a warning for a wrong name)."""
     if label_name is None:
@@ -71,7 +80,7 @@ def _titles(rows: pl.DataFrame, label_name: str | None) -> list[str] | None:
                 f"titles. Its columns are: {', '.join(repr(c) for c in rows.columns)}.{hint} "
                 "(label_name=None draws no titles without this warning.)",
                 UserWarning,
-                stacklevel=3,
+                stacklevel=_user_stacklevel(),
             )
         return None
     return [textwrap.fill(str(v), TITLE_WIDTH, break_on_hyphens=False) for v in rows[label_name].to_list()]

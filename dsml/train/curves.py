@@ -28,13 +28,14 @@ METRICS = ("loss", "accuracy", "rmse")  # panel order: the loss first, as the ep
 
 
 def epoch_breaks(limits) -> list[int]:
-    """Whole-number epoch ticks, at most about eight (epoch 2.5 does not exist)."""
+    """Whole-number epoch ticks, at most about ten (epoch 2.5 does not exist)."""
     lo, hi = math.ceil(limits[0]), math.floor(limits[1])
     if hi < lo:
-        return [lo]
-    step = next(s for s in (1, 2, 5, 10, 20, 25, 50, 100, 200, 250, 500, 1000) if (hi - lo) / s <= 8)
+        return []  # no whole epoch in view
+    nice = (1, 2, 5, 10, 20, 25, 50, 100, 200, 250, 500, 1000)
+    step = next((s for s in nice if (hi - lo) / s <= 10), math.ceil((hi - lo) / 10))
     first = lo if step == 1 else max(step * math.ceil(lo / step), lo)
-    return list(range(first, hi + 1, step)) or [lo]
+    return list(range(first, hi + 1, step))
 
 
 def _long_table(df: pl.DataFrame) -> pd.DataFrame:
