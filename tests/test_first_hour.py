@@ -90,6 +90,14 @@ def test_without_the_data_folder_the_error_names_the_folder_and_DSML_DATA(tmp_pa
         data_path("data/mnist_1000.csv")
 
 
+def test_site_packages_with_another_data_folder_is_not_taken_for_a_checkout(tmp_path, monkeypatch):
+    monkeypatch.delenv("DSML_DATA", raising=False)
+    (tmp_path / "data").mkdir()  # some other package's folder beside dsml in site-packages
+    monkeypatch.setattr(shipped, "_checkout", lambda: tmp_path)
+    with pytest.raises(FileNotFoundError, match="found no 'data' folder of dsml's there.*DSML_DATA"):
+        DSTorch.dataset("mnist_1000")
+
+
 def test_DSML_DATA_pointing_nowhere_is_named(tmp_path, monkeypatch):
     monkeypatch.setenv("DSML_DATA", str(tmp_path / "nothing"))
     with pytest.raises(FileNotFoundError, match=r"DSML_DATA='.*nothing', so dsml looked in"):

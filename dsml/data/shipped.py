@@ -63,14 +63,15 @@ def data_root() -> Path:
     """
     setting = os.environ.get(ENV_VAR, "").strip()
     root = Path(setting).expanduser().resolve() if setting else _checkout()
-    if (root / "data").is_dir():
+    # Above an installed wheel is site-packages, which may hold some other package's "data" folder.
+    if (root / "data").is_dir() and (setting or (root / "pyproject.toml").is_file()):
         return root
     where = f"{ENV_VAR}={setting!r}, so dsml looked in {str(root)!r}" if setting else f"dsml looked in {str(root)!r}"
     raise FileNotFoundError(
-        f"dsml cannot find its shipped data: {where} and found no 'data' folder there. The data ship with the dsml "
-        f"repository, not with an installed wheel. Set the environment variable {ENV_VAR} to the folder that holds "
-        f"'data/' and 'media/' (a dsml checkout), e.g. export {ENV_VAR}=/path/to/dsml, or in Python "
-        f"os.environ[{ENV_VAR!r}] = '/path/to/dsml' before the call."
+        f"dsml cannot find its shipped data: {where} and found no 'data' folder of dsml's there. "
+        "The data ship with the dsml repository, not with an installed wheel. "
+        f"Set the environment variable {ENV_VAR} to the folder that holds 'data/' and 'media/' (a dsml checkout), "
+        f"e.g. export {ENV_VAR}=/path/to/dsml, or in Python os.environ[{ENV_VAR!r}] = '/path/to/dsml' before the call."
     )
 
 
