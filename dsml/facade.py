@@ -38,7 +38,7 @@ class DSTorch:
     load = staticmethod(checkpoints.load)
 
     @staticmethod
-    def score_image(model, X, y, cn=None, batch_size: int = scoring.EVAL_BATCH_SIZE) -> float:
+    def score_image(model, X, y=None, cn=None, batch_size: int = scoring.EVAL_BATCH_SIZE) -> float:
         """Accuracy of ``model`` on images ``X`` with labels ``y``, as in the book.
 
         Runs in batches under ``torch.inference_mode`` (memory stays flat)
@@ -62,7 +62,7 @@ class DSTorch:
         return scoring.score(model, X, y, cn, batch_size)
 
     @staticmethod
-    def score_text(model, X, y, batch_size: int = scoring.EVAL_BATCH_SIZE) -> float:
+    def score_text(model, X, y=None, batch_size: int = scoring.EVAL_BATCH_SIZE) -> float:
         """Accuracy of ``model`` on texts ``X`` (token ids from ``load_text``) with labels ``y``, as in the book.
 
         Args:
@@ -81,7 +81,7 @@ class DSTorch:
         return scoring.score(model, X, y, None, batch_size)
 
     @staticmethod
-    def score_sequences(model, X, y, cn=None, batch_size: int = scoring.EVAL_BATCH_SIZE) -> float:
+    def score_sequences(model, X, y=None, cn=None, batch_size: int = scoring.EVAL_BATCH_SIZE) -> float:
         """Accuracy of ``model`` on sequences ``X`` (from ``load_sequences``) with labels ``y``.
 
         The same computation as ``score_image`` and ``score_text``, named for
@@ -120,7 +120,7 @@ class DSTorch:
     plot_gradient_descent = staticmethod(plots_inside.plot_gradient_descent)
 
     @staticmethod
-    def confusion_matrix(model, X, y, cn=None, batch_size: int = scoring.EVAL_BATCH_SIZE):
+    def confusion_matrix(model, X, y=None, cn=None, batch_size: int = scoring.EVAL_BATCH_SIZE):
         """A confusion-matrix figure: true class down, predicted class across, as in the book.
 
         Each cell shows its count; its shade is the share of the true class

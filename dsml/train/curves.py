@@ -86,7 +86,7 @@ def plot_history(history):
         + geom_point(size=1)
         + facet_wrap("metric", scales="free_y", ncol=len(panels))
         + scale_x_continuous(breaks=epoch_breaks)
-        + labs(x="Epoch", y=" / ".join(panels).capitalize(), color="")
+        + labs(x="Epoch", y=" / ".join(panels).capitalize().replace("rmse", "RMSE"), color="")
         + theme_bw()
         + theme(figure_size=(4 * len(panels) + 1, 3.2))
     )
