@@ -142,7 +142,7 @@ class DSTorch:
 
     # The first hour: shipped data from any folder, one seed for everything, public names for notebooks
     dataset = staticmethod(shipped.dataset)
-    datasets = staticmethod(shipped.datasets)
+    datasets = staticmethod(shipped.datasets)  # from here on, "datasets" in this class body is this, not the module
     data_path = staticmethod(shipped.data_path)
     seed = staticmethod(seeding.seed_everything)
     stratified_split = staticmethod(splits.stratified_split)
