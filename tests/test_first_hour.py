@@ -162,14 +162,14 @@ def test_two_models_built_after_the_same_seed_are_identical():
 
 
 def test_the_same_seed_gives_the_same_training_history():
-    X = torch.rand(96, 784)
-    y = torch.arange(96) % 10
+    X = torch.rand(40, 784)
+    y = torch.arange(40) % 10
 
     def run():
         DSTorch.seed(7)
         model = DenseNet()
         history = DSTorch.train(
-            model, optim.Adam(model.parameters(), lr=1e-3), X, y, num_epochs=3, batch_size=16, verbose=False
+            model, optim.Adam(model.parameters(), lr=1e-3), X, y, num_epochs=2, batch_size=16, verbose=False
         )
         return history.df.drop("seconds"), model.state_dict()
 
@@ -189,8 +189,8 @@ def test_no_seed_picks_one_that_can_be_reused():
 @pytest.mark.parametrize(
     "bad, error, message",
     [
-        (-1, ValueError, r"seed should be >= 0 and <= 4.29497e\+09. Got -1"),
-        (2**32, ValueError, "seed should be >= 0"),
+        (-1, ValueError, "seed should be >= 0. Got -1"),
+        (2**32, ValueError, r"seed should be at most 2\*\*32 - 1 = 4294967295 \(numpy's limit\). Got 4294967296"),
         (1.5, TypeError, r"seed should be a whole number. Got 1.5 \(float\)"),
         (True, TypeError, "seed should be a whole number. Got True"),
         ("13", TypeError, "seed should be a whole number"),

@@ -135,8 +135,14 @@ def confusion(cn):
 
 @pytest.mark.parametrize(
     "cn",
-    [["fresh", "rotten"], LONG[:2], [str(i) for i in range(10)], FASHION, list("ABCDEFGHIJKLMNOPQRSTUVWXYZ"), LONG],
-    ids=["2", "2 long", "10", "fashion", "26", "26 long"],
+    [
+        pytest.param(["fresh", "rotten"], id="2"),
+        pytest.param(LONG[:2], id="2 long"),
+        pytest.param([str(i) for i in range(10)], id="10"),
+        pytest.param(FASHION, id="fashion"),
+        pytest.param(list("ABCDEFGHIJKLMNOPQRSTUVWXYZ"), id="26", marks=pytest.mark.slow),  # 676 cells: seconds
+        pytest.param(LONG, id="26 long", marks=pytest.mark.slow),
+    ],
 )
 def test_the_confusion_matrix_title_and_labels_fit(cn):
     fig = plot_confusion(confusion(cn))

@@ -45,7 +45,9 @@ def seed_everything(seed: int | None = None) -> int:
     """
     if seed is None:
         seed = secrets.randbelow(MAX_SEED + 1)
-    seed = require_int(seed, "seed", min=0, max=MAX_SEED)
+    seed = require_int(seed, "seed", min=0)
+    if seed > MAX_SEED:
+        raise ValueError(f"seed should be at most 2**32 - 1 = {MAX_SEED} (numpy's limit). Got {seed}.")
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)  # the CPU generator, and (lazily) every CUDA device's
