@@ -9,7 +9,7 @@ code are both easy to find.
 from __future__ import annotations
 
 from dsml import scoring
-from dsml.data import datasets, images, sequences, text, toy
+from dsml.data import datasets, images, sequences, shipped, splits, text, toy
 from dsml.inside import activations, confused, descent, gradients, heatmaps, landscape, maps, mistakes, summary, units
 from dsml.inside import filters as conv_filters
 from dsml.plots import cnn as plots_cnn
@@ -21,7 +21,7 @@ from dsml.plots import inside as plots_inside
 from dsml.plots import landscape as plots_landscape
 from dsml.plots import lr as plots_lr
 from dsml.plots import maps as plots_maps
-from dsml.train import checkpoints, lr_finder
+from dsml.train import checkpoints, lr_finder, seeding
 from dsml.train import loop as training
 
 
@@ -47,13 +47,70 @@ class DSTorch:
 
     @staticmethod
     def score_image(model, X, y=None, cn=None, batch_size: int = scoring.EVAL_BATCH_SIZE) -> float:
-        """Accuracy of ``model`` on images ``X`` with labels ``y`` (see ``scoring.score``)."""
+        """Accuracy of ``model`` on images ``X`` with labels ``y``, as in the book.
+
+        Runs in batches under ``torch.inference_mode`` (memory stays flat)
+        on the model's device; float targets give the root-mean-square error.
+
+        Args:
+            model: a trained network.
+            X: images from ``load_image`` (flat or ``(N, C, H, W)``), or a
+                ``Dataset`` from ``image_dataset`` (then ``y=None``).
+            y: int64 class codes, one per row of ``X``.
+            cn: the class names; checks the model has an output per class.
+            batch_size: rows per forward pass.
+
+        Returns:
+            The fraction of rows predicted correctly, as a Python float.
+
+        Example:
+            >>> DSTorch.score_image(model, X_test, y_test, cn)
+            0.888
+        """
         return scoring.score(model, X, y, cn, batch_size)
 
     @staticmethod
     def score_text(model, X, y=None, batch_size: int = scoring.EVAL_BATCH_SIZE) -> float:
-        """Accuracy of ``model`` on token ids ``X`` with labels ``y`` (see ``scoring.score``)."""
+        """Accuracy of ``model`` on texts ``X`` (token ids from ``load_text``) with labels ``y``, as in the book.
+
+        Args:
+            model: a trained text network (e.g. ``TextCNN``, ``TextRNN``).
+            X: int64 token ids ``(N, max_length)`` from ``load_text``.
+            y: int64 class codes, one per row of ``X``.
+            batch_size: rows per forward pass.
+
+        Returns:
+            The fraction of texts predicted correctly, as a Python float.
+
+        Example:
+            >>> DSTorch.score_text(model, X_test, y_test)
+            0.66
+        """
         return scoring.score(model, X, y, None, batch_size)
+
+    @staticmethod
+    def score_sequences(model, X, y=None, cn=None, batch_size: int = scoring.EVAL_BATCH_SIZE) -> float:
+        """Accuracy of ``model`` on sequences ``X`` (from ``load_sequences``) with labels ``y``.
+
+        The same computation as ``score_image`` and ``score_text``, named for
+        sequences: float tensors ``(N, T, F)``, padded at the end with NaN.
+
+        Args:
+            model: a trained sequence network (e.g. ``SequenceRNN``).
+            X: float sequences ``(N, T, F)`` from ``load_sequences``.
+            y: int64 class codes, one per sequence.
+            cn: the class names; checks the model has an output per class.
+            batch_size: sequences per forward pass.
+
+        Returns:
+            The fraction of sequences predicted correctly, as a Python float.
+
+        Example:
+            >>> X, X_train, X_test, y, y_train, y_test, cn = DSTorch.load_sequences(DSTorch.dataset("italypowerdemand"))
+            >>> DSTorch.score_sequences(model, X_test, y_test, cn)
+            0.96
+        """
+        return scoring.score(model, X, y, cn, batch_size)
 
     predict = staticmethod(scoring.predict)
     predict_proba = staticmethod(scoring.predict_proba)
@@ -102,8 +159,67 @@ class DSTorch:
 
     @staticmethod
     def confusion_matrix(model, X, y=None, cn=None, batch_size: int = scoring.EVAL_BATCH_SIZE):
-        """A confusion-matrix figure of true vs predicted class names (plotnine).
+        """A confusion-matrix figure: true class down, predicted class across, as in the book.
 
-        The numbers behind it: ``DSTorch.confusion_table(model, X, y, cn)``.
+        Each cell shows its count; its shade is the share of the true class
+        (the row), so a dark diagonal means few mistakes whatever the class sizes.
+
+        Args:
+            model, X, y, cn: as for ``score_image`` (images, texts or sequences).
+            batch_size: rows per forward pass.
+
+        Returns:
+            A plotnine figure; a notebook shows it, a script saves it with
+            ``.save("confusion.png")``. The numbers behind it:
+            ``DSTorch.confusion_table(model, X, y, cn)``.
+
+        Example:
+            >>> DSTorch.confusion_matrix(model, X_test, y_test, cn)
         """
         return plots.plot_confusion(scoring.confusion_table(model, X, y, cn, batch_size))
+
+    # The first hour: shipped data from any folder, one seed for everything, public names for notebooks
+    dataset = staticmethod(shipped.dataset)
+    datasets = staticmethod(shipped.datasets)  # from here on, "datasets" in this class body is this, not the module
+    data_path = staticmethod(shipped.data_path)
+    seed = staticmethod(seeding.seed_everything)
+    stratified_split = staticmethod(splits.stratified_split)
+
+    @staticmethod
+    def gradient_descent_paths(f=None, x0: float = -2.0, steps: int = 30):
+        """The five descent paths of chapter 13 §13.5 in one table, for ``plot_gradient_descent``.
+
+        Newton's method; gradient descent with a small (0.05) and a large
+        (1.8) learning rate; momentum 0.7; and too much momentum (0.95), which
+        carries the point over the hill into the other minimum near x = 0.87.
+
+        Args:
+            f: the curve, built from torch operations; default the chapter-style
+                curve with minima at x = -0.6 and near 0.87 (the settings suit it).
+            x0: the starting point.
+            steps: updates per path (Newton's method stops after 8).
+
+        Returns:
+            A DataFrame with ``step``, ``x``, ``fx``, ``dfx`` and ``path`` (the
+            path's name), one row per point; ``gradient_descent`` makes one path.
+
+        Example:
+            >>> DSTorch.plot_gradient_descent(DSTorch.gradient_descent_paths(steps=30))
+        """
+        return descent.chapter_paths(f, x0, steps)
+
+    @staticmethod
+    def load_classes(path):
+        """The class names saved with the weights by ``DSTorch.save(model, path, cn)``.
+
+        Args:
+            path: a file written by ``DSTorch.save`` (or a training checkpoint).
+
+        Returns:
+            The class names as a list, or ``None`` when none were saved.
+
+        Example:
+            >>> model = DSTorch.load(DenseNet(), "dense.pt")
+            >>> cn = DSTorch.load_classes("dense.pt")
+        """
+        return checkpoints.load_classes(path)
