@@ -17,7 +17,7 @@ from dsml.train import loop as training
 from dsml.train.batches import is_dataset
 
 DEFAULT_MODEL = {"image": "dense", "text": "textcnn", "sequence": "lstm"}
-COLUMNS = {"label": "label", "filepath": "filepath", "index": "index", "id": "id", "step": "step"}
+COLUMNS = {"label": "label", "filepath": "filepath", "index": "index", "text": "text", "id": "id", "step": "step"}
 CLASS_KINDS = {
     "DenseNet": "image",
     "SimpleCNN": "image",
@@ -27,18 +27,24 @@ CLASS_KINDS = {
 }
 
 
-def train_kind(settings: dict) -> str:
-    """The kind of table ``train`` reads: from ``--model``, else ``--text``/``--id``, else images."""
+def train_kind(settings: dict, columns: list[str]) -> str:
+    """The kind of table ``train`` reads: from ``--model``, else ``--text``/``--id``, else its columns.
+
+    A table with a ``filepath`` column holds images; one with ``id`` and ``step`` columns,
+    sequences; one with a ``text`` column, texts.
+    """
     series = settings.get("id") or settings.get("step") or settings.get("features")
     asked = "text" if settings.get("text") else "sequence" if series else None
     model = settings.get("model")
     if model is None:
-        return asked or "image"
+        if asked:
+            return asked
+        if "filepath" in columns or settings.get("filepath"):
+            return "image"
+        return "sequence" if {"id", "step"} <= set(columns) else "text" if "text" in columns else "image"
     kind = registry.data_kind(model)
-    if kind == "text" and not settings.get("text"):
-        raise ValueError(f"--model {model} reads a text table: name its text column with --text COLUMN.")
     if asked and asked != kind:
-        flag = "--text" if asked == "text" else "--id/--features"
+        flag = "--text" if asked == "text" else "--id/--step/--features"
         fits = ", ".join(k for k, (_, d) in registry.KINDS.items() if d == asked)
         raise ValueError(f"{flag} is for {asked} tables, but --model {model} reads {kind}s; use --model {fits}.")
     return kind

@@ -43,6 +43,10 @@ def read_table(path: str | Path) -> pl.DataFrame:
     if path.is_dir():
         raise ValueError(f"{str(path)!r} is a folder; give the path of a .csv or .parquet table.")
     kind = "parquet" if path.suffix == ".parquet" else "CSV"
+    if kind == "CSV":
+        with open(path, "rb") as f:
+            if b"\0" in f.read(4096):  # polars would read any bytes as one strange column
+                raise ValueError(f"cannot read table {str(path)!r} as CSV: it is not a text file.")
     try:
         return pl.read_parquet(path) if kind == "parquet" else pl.read_csv(path)
     except (pl.exceptions.PolarsError, OSError, UnicodeDecodeError) as err:

@@ -47,6 +47,15 @@ def validation(data, fraction: float | None, seed: int | None):
     return data.X_train[keep], data.y_train[keep], data.X_train[held], data.y_train[held]
 
 
+def require_classes(data) -> None:
+    """A classifier needs training rows of two classes or more."""
+    y = data.X_train.targets if is_dataset(data.X_train) else data.y_train
+    found = sorted({data.cn[int(c)] for c in y.unique()}, key=str) if len(y) else []
+    if len(found) < 2:
+        shown = f"only class {found[0]!r}" if found else "no rows"
+        raise ValueError(f"the training rows have {shown}: a classifier needs two classes or more to learn from.")
+
+
 def build_model(settings: dict, data):
     shape = data.info["input_shape"]
     pad_idx = data.extra.get("pad_idx", 0)
@@ -103,20 +112,28 @@ def save_results(settings: dict, model, data, history, metrics: dict) -> list[st
     return skipped
 
 
-def run(explicit: dict) -> int:
-    """Train from ``explicit`` settings (config file and flags); return the exit status."""
-    started = time.perf_counter()
+def prepare(explicit: dict) -> tuple[dict, object]:
+    """Settings checked, outputs checked, the table read and loaded: everything before training."""
     settings = with_defaults("train", explicit)
-    kind = common.train_kind(settings)
-    common.fill_defaults(settings, kind, explicit)
     settings["device"] = common.resolve_device(settings["device"])
     if settings["resume"] and not settings["checkpoint"]:
         raise ValueError("--resume continues the run in --checkpoint FILE; give --checkpoint too.")
     if not settings["table"]:
         raise ValueError("train needs a table: python -m dsml train TABLE (or table = ... in --config).")
     outputs.check_outputs(settings, "train")
+    table = read_table(settings["table"])
+    kind = common.train_kind(settings, table.columns)
+    common.fill_defaults(settings, kind, explicit)
     common.print_settings("train", settings)
-    data = common.load_labelled(read_table(settings["table"]), settings, kind)
+    data = common.load_labelled(table, settings, kind)
+    require_classes(data)
+    return settings, data
+
+
+def run(explicit: dict) -> int:
+    """Train from ``explicit`` settings (config file and flags); return the exit status."""
+    started = time.perf_counter()
+    settings, data = prepare(explicit)
     common.seed_everything(settings["seed"])
     model = build_model(settings, data)
     X_train, y_train, X_valid, y_valid = validation(data, settings["valid_fraction"], settings["seed"])

@@ -44,6 +44,8 @@ def open_weights(command: str, explicit: dict):
     if not weights:
         raise ValueError(f"{command} needs the weights: --weights FILE (a file written by train --save).")
     info = checkpoints.checkpoint_info(weights)
+    if not info.get("architecture"):
+        checkpoints.load_model(weights)  # raises, saying how to use weights of a network dsml cannot rebuild
     saved = _saved_data(info, weights)
     fallback = {k: saved.get(k) for k in FROM_CHECKPOINT}
     fallback["table"] = (info.get("settings") or {}).get("table")
