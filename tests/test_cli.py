@@ -312,6 +312,23 @@ def test_plot_writes_the_training_curves(lab, tmp_path, capsys, one_thread):
     assert [p.name for p in tmp_path.iterdir()] == ["curves.png"]  # no temporary file left
 
 
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_train_score_and_predict_on_the_gpu(lab, tmp_path, capsys):
+    weights = tmp_path / "cnn.pt"
+    status, out, err = run(capsys, "train", lab["images"], "--model", "cnn", "--device", "cuda", "--epochs", 1,
+                           "--save", weights, "--metrics", tmp_path / "m.json")  # fmt: skip
+    assert status == 0, err
+    assert json.loads((tmp_path / "m.json").read_text())["device"] == "cuda"
+    assert checkpoints.load_model(weights).features[0].weight.device.type == "cpu"  # files load onto the CPU
+    status, out, err = run(capsys, "score", "--weights", weights, "--device", "cuda")
+    assert status == 0 and "test accuracy" in out, err
+    status, _, err = run(capsys, "predict", lab["images"], "--weights", weights, "--device", "cuda", "--out",
+                         tmp_path / "p.csv")  # fmt: skip
+    assert status == 0, err
+    assert np.allclose(probabilities(pl.read_csv(tmp_path / "p.csv")).sum(axis=1), 1, atol=1e-5)
+
+
 # ---------------------------------------------------------------- the shell, as a lab runs it (slow)
 
 

@@ -86,6 +86,7 @@ CASES = {
     "plot as jpeg": (["train", "{images}", "--plot", "p.jpg"], "--plot 'p.jpg' should end in .png or .pdf or .svg."),
     "resume alone": (["train", "{images}", "--resume"], "--resume continues the run in --checkpoint FILE"),
     "one class to learn": (["train", "{bad}/one_class.csv"], "the training rows have only class 3"),
+    "a missing image": (["train", "{bad}/missing_image.csv"], "row 1: image file 'nowhere.png' does not exist"),
     # weights
     "score without weights": (["score", "{images}"], "score needs the weights: --weights FILE"),
     "missing weights": (["score", "{images}", "--weights", "nope.pt"], "no saved model at 'nope.pt'."),
@@ -108,6 +109,8 @@ def odd_tables(lab, bad_files):
     images = lab["tables"]["images"]
     images.head(6).with_columns(pl.lit(3).alias("label")).write_csv(bad_files / "one_class.csv")  # 6 train rows
     images.with_columns(pl.lit("a").alias("label")).write_csv(bad_files / "letters.csv")
+    first = images["filepath"][0]
+    (bad_files / "missing_image.csv").write_text(f"label,filepath,index\n1,{first},train\n2,nowhere.png,test\n")
     Image.fromarray(np.zeros((32, 32), dtype=np.uint8)).save(bad_files / "big.png")
     pl.DataFrame({"label": [1], "filepath": [str(bad_files / "big.png")], "index": ["test"]}).write_csv(
         bad_files / "big.csv"

@@ -97,7 +97,8 @@ def seed_everything(seed: int | None) -> None:
 def print_settings(command: str, settings: dict) -> None:
     """One line with every setting in use, so a log shows how a result was made."""
     order = [o.dest for o in options_for(command)]
-    shown = [f"{k}={settings[k]}" for k in order if settings.get(k) not in (None, False)]
+    values = {k: " ".join(map(str, v)) if isinstance(v, list) else v for k, v in settings.items()}
+    shown = [f"{k}={values[k]}" for k in order if values.get(k) not in (None, False)]
     print(f"dsml {command}: {', '.join(shown)}", flush=True)
 
 

@@ -80,7 +80,9 @@ OPTIONS = [
         "max-length", "int", "text: token ids per row (default 200); sequences: steps kept (default: all)", metavar="N"
     ),
     Option("lazy", "bool", "decode images batch by batch instead of all at once (big image tables)"),
-    Option("workers", "int", "processes decoding images with --lazy (default: 0, the main process)", metavar="N"),
+    Option(
+        "workers", "int", "processes decoding images with --lazy (default: 0, the main process)", TRAIN, metavar="N"
+    ),
     Option("device", "str", "cpu, cuda or cuda:N (default: CUDA when available)", metavar="DEVICE"),
     # training
     Option(
