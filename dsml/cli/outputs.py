@@ -12,6 +12,7 @@ import json
 import math
 import os
 import platform
+import warnings
 from pathlib import Path
 
 import polars as pl
@@ -77,8 +78,14 @@ def write_table(df: pl.DataFrame, path) -> Path:
 
 
 def write_plot(history, path) -> Path:
+    """The training curves (``History.plot()``) as PNG, PDF or SVG, by ``path``'s suffix."""
+    from plotnine.exceptions import PlotnineWarning
+
     figure = history.plot()
-    return atomic_write(_folder(path), lambda tmp: figure.save(tmp, dpi=150, verbose=False))
+    with warnings.catch_warnings():
+        # one epoch draws points without lines, and plotnine says so; that is expected here
+        warnings.simplefilter("ignore", PlotnineWarning)
+        return atomic_write(_folder(path), lambda tmp: figure.save(tmp, dpi=150, verbose=False))
 
 
 def _json_ready(value):
