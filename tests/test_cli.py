@@ -20,7 +20,7 @@ from cli_helpers import make_lab, one_error_line, run, shell
 from PIL import Image
 
 from conftest import ROOT
-from dsml import DenseNet, DSTorch
+from dsml import DenseNet, DSTorch, SimpleCNN
 from dsml.data.text import Vocabulary
 from dsml.train import checkpoints
 
@@ -42,10 +42,10 @@ def softmax_of(model, X) -> np.ndarray:
 
 
 def test_help_lists_the_commands_and_the_exit_statuses(capsys):
-    result = shell("--help")
-    assert result.returncode == 0
+    status, out, _ = run(capsys, "--help")
+    assert status == 0
     for word in ("train", "score", "predict", "exit status", "130  interrupted", "3    training stopped"):
-        assert word in result.stdout
+        assert word in out
     for command, flag in (("train", "--batch-size"), ("score", "--weights"), ("predict", "--out")):
         status, out, _ = run(capsys, command, "--help")
         assert status == 0 and flag in out and "exit status" in out
@@ -128,6 +128,17 @@ def test_weights_saved_in_python_are_scored_from_the_shell(lab, tmp_path, capsys
     status, out, err = run(capsys, "score", lab["images"], "--weights", path)
     assert status == 0, err
     assert f"test accuracy: {DSTorch.score_image(model, X_test, y_test, cn):.4f}" in out
+
+
+@pytest.mark.parametrize("lazy", [[], ["--lazy"]])
+def test_a_cnn_saved_in_python_predicts_from_the_shell(lab, tmp_path, capsys, one_thread, lazy):
+    torch.manual_seed(0)
+    model = SimpleCNN()  # its arguments give the image shape: 1 x 28 x 28
+    path = DSTorch.save(model, tmp_path / "cnn.pt", list(range(10)))
+    status, _, err = run(capsys, "predict", lab["images"], "--weights", path, "--out", tmp_path / "p.csv", *lazy)
+    assert status == 0, err
+    X = DSTorch.load_image(lab["tables"]["images"], scale=True)[0]
+    assert np.allclose(probabilities(pl.read_csv(tmp_path / "p.csv")), softmax_of(model, X), atol=1e-6)
 
 
 def test_score_maps_the_tables_labels_onto_the_networks_classes(lab, tmp_path, capsys, one_thread):
@@ -330,6 +341,13 @@ def test_train_score_and_predict_on_the_gpu(lab, tmp_path, capsys):
 
 
 # ---------------------------------------------------------------- the shell, as a lab runs it (slow)
+
+
+@pytest.mark.slow
+def test_python_m_dsml_help_in_a_real_process():
+    result = shell("--help")
+    assert result.returncode == 0 and result.stderr == ""
+    assert result.stdout.startswith("usage: python -m dsml") and "130  interrupted" in result.stdout
 
 
 @pytest.mark.slow

@@ -101,6 +101,10 @@ CASES = {
     ),
     "labels never trained on": (["score", "{bad}/letters.csv", "--weights", "{weights}"], "the table has label(s) 'a'"),
     "images of another size": (["predict", "{bad}/big.csv", "--weights", "{weights}", "--out", "p.csv"], "the images"),
+    "colour images, read lazily": (
+        ["predict", "{bad}/colour.csv", "--weights", "{weights}", "--out", "p.csv", "--lazy"],
+        "the images are 28x28 colour, but the network was trained on 28x28 greyscale images: give it images of",
+    ),
 }
 
 
@@ -112,6 +116,8 @@ def odd_tables(lab, bad_files):
     first = images["filepath"][0]
     (bad_files / "missing_image.csv").write_text(f"label,filepath,index\n1,{first},train\n2,nowhere.png,test\n")
     Image.fromarray(np.zeros((32, 32), dtype=np.uint8)).save(bad_files / "big.png")
+    Image.fromarray(np.full((28, 28, 3), (200, 10, 10), dtype=np.uint8)).save(bad_files / "colour.png")
+    pl.DataFrame({"filepath": [str(bad_files / "colour.png")]}).write_csv(bad_files / "colour.csv")
     pl.DataFrame({"label": [1], "filepath": [str(bad_files / "big.png")], "index": ["test"]}).write_csv(
         bad_files / "big.csv"
     )
@@ -127,6 +133,7 @@ def test_a_user_error_is_one_line_with_status_2(case, lab, bad_files, odd_tables
     expect_error(capsys, args, start.format(**names))
 
 
+@pytest.mark.slow
 def test_a_real_process_prints_one_line_and_no_traceback(tmp_path):
     result = shell("train", tmp_path / "missing.csv")
     assert result.returncode == 2

@@ -59,12 +59,10 @@ def one_line(text: str) -> str:
     return " ".join(str(text).split())
 
 
-def error(err: BaseException | str, flag: str | None = None) -> None:
+def error(err: BaseException | str) -> None:
     """Print ``dsml: error: ...`` (one line, flags not keywords) on stderr."""
     text = one_line(to_flags(str(err))) if str(err) else type(err).__name__
-    if isinstance(err, KeyError):  # str(KeyError('x')) is "'x'"
-        text = f"missing {text}"
-    print(f"dsml: error: {flag + ': ' if flag else ''}{text}", file=sys.stderr)
+    print(f"dsml: error: {text}", file=sys.stderr)
 
 
 def warning(message) -> None:

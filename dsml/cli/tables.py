@@ -92,10 +92,12 @@ def check_image_shape(got, wanted) -> None:
     )
 
 
-def check_headers(paths: list[str], wanted) -> None:
-    """``check_image_shape`` for every file, reading only the headers (for lazy loading)."""
+def check_headers(paths: list[str], wanted, sizes: bool = True) -> None:
+    """``check_image_shape`` for every file from its header alone (lazy loading); ``sizes=False``
+    checks the colour only (the images will be resized)."""
     for (w0, h0), mode in decoding.image_headers(paths):
-        check_image_shape([3 if mode == "RGB" else 1, h0, w0], wanted)
+        got = [3 if mode == "RGB" else 1, h0, w0]
+        check_image_shape(got if sizes else [got[0], *wanted[1:]], wanted)
 
 
 def image_info(settings: dict, image_shape, flatten: bool) -> dict:
@@ -148,15 +150,15 @@ def predict_images(df: pl.DataFrame, settings: dict, info: dict):
     require_columns(df, [filepath], hint="--filepath ...")
     require_no_nulls(df, filepath)
     paths = [str(Path(p)) for p in df[filepath].cast(pl.Utf8).to_list()]
-    c, h, w = info["image_shape"]
     size = tuple(settings["size"]) if settings["size"] else None
-    if settings["lazy"]:
-        if size is None:  # the eager path's rule, from the headers alone, before any decoding
-            check_headers(paths, [c, h, w])
+    shape = info.get("image_shape")  # None for weights saved in Python without it: no check
+    if settings["lazy"] and shape is not None:
+        c, h, w = shape
+        check_headers(paths, shape, sizes=size is None)  # the eager path's rule, before any decoding
         rows = np.arange(len(paths))
         mode = "RGB" if c == 3 else "L"
         return ImageDataset(paths, rows, rows * 0, np.asarray([]), mode=mode, size=size or (h, w), scale=True,
                             flatten=info["flatten"])  # fmt: skip
     X = images.to_tensor(decoding.read_images(paths, size), scale=True, flatten=False)
-    check_image_shape(list(X.shape[1:]), [c, h, w])
+    check_image_shape(list(X.shape[1:]), shape)
     return X.flatten(1) if info["flatten"] else X

@@ -124,7 +124,8 @@ def prepare(explicit: dict) -> tuple[dict, object]:
     table = read_table(settings["table"])
     kind = common.train_kind(settings, table.columns)
     common.fill_defaults(settings, kind, explicit)
-    common.print_settings("train", settings)
+    if distributed.is_main():  # under torchrun, one line for the run, not one per process
+        common.print_settings("train", settings)
     data = common.load_labelled(table, settings, kind)
     require_classes(data)
     return settings, data

@@ -29,7 +29,11 @@ def _saved_data(info: dict, weights: str) -> dict:
         return info["data"]
     kind = common.CLASS_KINDS.get(info.get("model_class"))
     if kind == "image":
-        return {"kind": "image", "flatten": info["model_class"] == "DenseNet"}
+        saved = {"kind": "image", "flatten": info["model_class"] == "DenseNet"}
+        args = info["architecture"]["args"]
+        if info["model_class"] == "SimpleCNN":  # its arguments say what it takes
+            saved["image_shape"] = [args["in_channels"], *args["image_size"]]
+        return saved
     if kind == "sequence":
         return {"kind": "sequence"}
     raise ValueError(
@@ -92,11 +96,6 @@ def _inputs(df: pl.DataFrame, settings: dict, saved: dict):
         return textseq.predict_texts(df, settings, saved), df
     if saved["kind"] == "sequence":
         return textseq.predict_series(df, settings, saved)
-    if "image_shape" not in saved:
-        raise ValueError(
-            f"{settings['weights']!r} does not record the image size it was trained on; "
-            "save it with python -m dsml train --save to predict from the command line."
-        )
     return tables.predict_images(df, settings, saved), df
 
 
