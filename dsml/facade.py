@@ -46,7 +46,6 @@ class DSTorch:
     load = staticmethod(checkpoints.load)
     # Checkpoints that rebuild dsml's own networks (issue 14: `score`/`predict` need only --weights)
     load_model = staticmethod(checkpoints.load_model)
-    load_classes = staticmethod(checkpoints.load_classes)
 
     @staticmethod
     def score_image(model, X, y=None, cn=None, batch_size: int = scoring.EVAL_BATCH_SIZE) -> float:
