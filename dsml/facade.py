@@ -21,7 +21,7 @@ from dsml.plots import inside as plots_inside
 from dsml.plots import landscape as plots_landscape
 from dsml.plots import lr as plots_lr
 from dsml.plots import maps as plots_maps
-from dsml.train import checkpoints, lr_finder, seeding
+from dsml.train import checkpoints, evaluation, lr_finder, seeding
 from dsml.train import loop as training
 
 
@@ -41,7 +41,7 @@ class DSTorch:
     embedding_matrix = staticmethod(text.embedding_matrix)
     load_sequences = staticmethod(sequences.load_sequences)
     train = staticmethod(training.train)
-    evaluate = staticmethod(training.evaluate)
+    evaluate = staticmethod(evaluation.evaluate)
     save = staticmethod(checkpoints.save)
     load = staticmethod(checkpoints.load)
     # Checkpoints that rebuild dsml's own networks (issue 14: `score`/`predict` need only --weights)

@@ -13,7 +13,7 @@ import torch
 from dsml.cli import tables, textseq
 from dsml.cli.options import options_for
 from dsml.models import registry
-from dsml.train import loop as training
+from dsml.train import evaluation
 from dsml.train.batches import is_dataset
 
 DEFAULT_MODEL = {"image": "dense", "text": "textcnn", "sequence": "lstm"}
@@ -131,7 +131,7 @@ def evaluate_splits(model, splits: dict) -> dict:
     results = {}
     for name, (X, y) in splits.items():
         if X is not None and len(X):
-            results[name] = training.evaluate(model, X, None if is_dataset(X) else y, prefix="")
+            results[name] = evaluation.evaluate(model, X, None if is_dataset(X) else y, prefix="")
     return results
 
 

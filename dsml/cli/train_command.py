@@ -7,7 +7,6 @@ are written even when the run was interrupted (exit 130) or its loss became NaN 
 
 from __future__ import annotations
 
-import inspect
 import sys
 import time
 from pathlib import Path
@@ -66,9 +65,6 @@ def build_model(settings: dict, data):
 
 def fit(settings: dict, model, data, X_train, y_train, X_valid, y_valid):
     """``train`` with the command's settings; returns the ``History``."""
-    extra = {}
-    if "overwrite" in inspect.signature(training.train).parameters:  # once train checks checkpoints itself
-        extra["overwrite"] = settings["overwrite"]
     return training.train(
         model,
         make_optimizer(settings, model),
@@ -83,9 +79,9 @@ def fit(settings: dict, model, data, X_train, y_train, X_valid, y_valid):
         seed=settings["seed"],
         progress=False if settings["no_progress"] else None,
         checkpoint=settings["checkpoint"],
-        resume=settings["resume"],
+        resume=bool(settings["resume"]),
         num_workers=settings["workers"] or 0,
-        **extra,
+        overwrite=bool(settings["overwrite"]),
     )
 
 

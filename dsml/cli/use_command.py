@@ -17,7 +17,7 @@ from dsml.cli.config import with_defaults
 from dsml.cli.options import OK
 from dsml.scoring import collect_outputs
 from dsml.train import checkpoints
-from dsml.train.evaluation import predicted_codes, probabilities
+from dsml.train.losses import predicted_codes, probabilities
 
 FROM_CHECKPOINT = ("label", "filepath", "index", "size", "text", "id", "step", "features", "max_length")
 
