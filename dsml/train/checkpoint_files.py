@@ -26,8 +26,10 @@ def plain(value, name: str = "value"):
     Numpy scalars become Python numbers, tuples lists, paths strings; anything else is a
     ``TypeError`` that names the entry.
     """
-    if value is None or isinstance(value, (bool, str)):
+    if value is None or type(value) in (bool, str):
         return value
+    if isinstance(value, str):  # np.str_ is a str, but pickles as a numpy object weights_only refuses
+        return str(value)
     if isinstance(value, numbers.Integral):
         return int(value)
     if isinstance(value, numbers.Real):
