@@ -170,7 +170,7 @@ def test_missing_label_column_is_named_with_the_columns(reviews):
 
 def test_null_label_names_the_rows(reviews):
     df = reviews.with_columns(label=pl.when(pl.col("id") == 2).then(None).otherwise(pl.col("label")))
-    with pytest.raises(ValueError, match=r"1 row\(s\) have no label \(null\): row\(s\) 2"):
+    with pytest.raises(ValueError, match=r"1 row\(s\) have no label \(null in column 'label'\): row\(s\) 2\."):
         load_text(df, None, TOKENS, c.label)
 
 
