@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import warnings
 
 import numpy as np
@@ -93,6 +94,14 @@ def read_bytes(path: str, row: int, n: int = -1) -> bytes:
         raise ValueError(f"{_where(path, row)} cannot be read: {err.strerror or err}.") from None
 
 
+def _too_many(where: str, what: str, pixels: int, limit: int) -> ValueError:
+    return ValueError(
+        f"{where} {what}{pixels:,} pixels: more than the limit of {limit:,} that guards against decompression "
+        f"bombs (small files that unpack to gigabytes). If you trust the file, raise the limit: "
+        f"PIL.Image.MAX_IMAGE_PIXELS = {pixels}."
+    )
+
+
 def check_pixels(size: tuple[int, int], path: str, row: int) -> None:
     """Refuse an image of ``size`` (W, H) with no pixels, or more than ``Image.MAX_IMAGE_PIXELS``."""
     width, height = size
@@ -100,14 +109,10 @@ def check_pixels(size: tuple[int, int], path: str, row: int) -> None:
         raise ValueError(f"{_where(path, row)} has no pixels: its header says {width}x{height} (W x H).")
     limit = Image.MAX_IMAGE_PIXELS
     if limit is not None and width * height > limit:
-        raise ValueError(
-            f"{_where(path, row)} is {width}x{height} pixels (W x H), {width * height:,} in all: more than the "
-            f"limit of {int(limit):,} that guards against decompression bombs (small files that unpack to "
-            f"gigabytes). If you trust the file, raise the limit: PIL.Image.MAX_IMAGE_PIXELS = {width * height}."
-        )
+        raise _too_many(_where(path, row), f"is {width}x{height} pixels (W x H), ", width * height, int(limit))
 
 
-def _unreadable(head: bytes, nbytes: int, path: str, row: int) -> ValueError:
+def _unreadable(head: bytes, nbytes: int, path: str, row: int, detail: str = "") -> ValueError:
     """Why Pillow could not open a file of ``nbytes`` starting with ``head``, in words that name the file."""
     if nbytes == 0:
         return ValueError(f"{_where(path, row)} is empty (0 bytes). Replace it or drop the row.")
@@ -116,8 +121,8 @@ def _unreadable(head: bytes, nbytes: int, path: str, row: int) -> ValueError:
         allowed = "WebP"
     if allowed is not None:
         return ValueError(
-            f"{_where(path, row)} is a damaged {allowed} file ({nbytes:,} bytes): its header cannot be read. "
-            "Replace it or drop the row."
+            f"{_where(path, row)} is a damaged {allowed} file ({nbytes:,} bytes): "
+            f"{detail or 'its header cannot be read'}. Replace it or drop the row."
         )
     kind = next((name for magic, name in _MAGIC if head.startswith(magic)), None)
     text = head.lstrip().lower()
@@ -146,20 +151,18 @@ def _open(source, path: str, row: int) -> Image.Image:
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             return Image.open(source, formats=ALLOWED_FORMATS)
     except Image.DecompressionBombError as err:
-        raise ValueError(
-            f"{_where(path, row)} has more pixels than the limit that guards against decompression bombs ({err}). "
-            "If you trust the file, raise the limit: PIL.Image.MAX_IMAGE_PIXELS = ..."
-        ) from None
+        pixels = re.search(r"\((\d+) pixels\)", str(err))
+        limit = int(Image.MAX_IMAGE_PIXELS or 0)
+        raise _too_many(_where(path, row), "has ", int(pixels[1]) if pixels else 2 * limit + 1, limit) from None
     except FileNotFoundError:
         raise missing(path, row) from None
-    except Image.UnidentifiedImageError:
+    except Exception as err:  # noqa: BLE001 - a decoder's own failure (struct.error, OSError, ...) on bad bytes
         if isinstance(source, io.BytesIO):
             head, nbytes = source.getvalue()[:256], len(source.getvalue())
         else:
             head, nbytes = read_bytes(path, row, 256), os.path.getsize(path)
-        raise _unreadable(head, nbytes, path, row) from None
-    except Exception as err:  # noqa: BLE001 - a decoder's own failure (struct.error, SyntaxError, ...) on bad bytes
-        raise ValueError(f"{_where(path, row)} cannot be read: {err}") from None
+        detail = "" if isinstance(err, Image.UnidentifiedImageError) else str(err)
+        raise _unreadable(head, nbytes, path, row, detail) from None
 
 
 def open_bytes(data: bytes, path: str, row: int) -> Image.Image:

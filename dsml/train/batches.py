@@ -9,6 +9,8 @@ worker processes.
 
 from __future__ import annotations
 
+import os
+import re
 from collections.abc import Iterator
 
 import torch
@@ -78,8 +80,38 @@ class TensorBatches:
             yield to_device(xb, self.device), None if yb is None else to_device(yb, self.device)
 
 
+_DSML = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep  # this package's folder
+
+
+def _own_error(err: Exception) -> Exception | None:
+    """dsml's own error from a ``DataLoader`` worker, without the worker's traceback; ``None`` for any other.
+
+    A worker's error comes back as the same type with a ~20-line message:
+    ``Caught ValueError in DataLoader worker process 0.``, the traceback, and
+    dsml's one-line message last. When the error was raised by dsml's code
+    (the innermost frame is in this package), that last line is the whole
+    story; an error from a user's transform keeps its traceback.
+    """
+    text = str(err)
+    if not text.startswith("Caught ") or "in DataLoader worker process" not in text:
+        return None
+    frames = re.findall(r'^  File "([^"]+)"', text, flags=re.MULTILINE)
+    last = text.rfind(f"\n{type(err).__name__}: ")
+    if not frames or not os.path.abspath(frames[-1]).startswith(_DSML) or last < 0:
+        return None
+    try:
+        return type(err)(text[last + len(type(err).__name__) + 3 :].strip())
+    except Exception:  # noqa: BLE001 - an exception type that needs other arguments: keep torch's
+        return None
+
+
 class LoaderBatches:
-    """Batches from a ``Dataset`` of ``(x, y)`` items through a ``DataLoader``."""
+    """Batches from a ``Dataset`` of ``(x, y)`` items through a ``DataLoader``.
+
+    An error that dsml raises inside a worker process (a missing or refused
+    image file, naming its row and path) comes out as itself: the same type
+    and its one-line message, not torch's worker traceback around it.
+    """
 
     def __init__(
         self,
@@ -108,9 +140,15 @@ class LoaderBatches:
         return len(self.loader)
 
     def __iter__(self):
-        for item in self.loader:
-            xb, yb = item if isinstance(item, (tuple, list)) else (item, None)
-            yield to_device(xb, self.device), None if yb is None else to_device(yb, self.device)
+        try:
+            for item in self.loader:
+                xb, yb = item if isinstance(item, (tuple, list)) else (item, None)
+                yield to_device(xb, self.device), None if yb is None else to_device(yb, self.device)
+        except Exception as err:
+            own = _own_error(err)
+            if own is None:
+                raise
+            raise own from None
 
 
 def is_dataset(X) -> bool:
