@@ -174,7 +174,7 @@ def pil_route(path: str, mode: str) -> np.ndarray:
         if img.mode == "P":
             img = img.convert("RGBA")
         if img.mode in ("LA", "RGBA"):
-            img = Image.alpha_composite(Image.new("RGBA", img.size), img.convert("RGBA"))
+            img = Image.alpha_composite(Image.new("RGBA", img.size, (0, 0, 0, 255)), img.convert("RGBA"))
         arr = np.asarray(img.convert(mode))
     return arr[:, :, None] if arr.ndim == 2 else arr
 

@@ -16,7 +16,8 @@ The rules (``load_image``'s docstring and the README state them for users):
   sideways is turned upright (``ImageOps.exif_transpose``), and its size is
   the upright one everywhere, header checks included.
 - Modes, to 8-bit greyscale ``L`` or colour ``RGB``: transparency is
-  composited onto black (the zero background of MNIST-style images);
+  composited onto opaque black (the zero background of MNIST-style images:
+  a pixel of opacity ``a`` keeps ``a / 255`` of its colour);
   palettes are read as their colours; CMYK, YCbCr and LAB are converted by
   Pillow; 16-bit and 32-bit integer greyscale (``I;16``, ``I``) is rescaled
   0..65535 -> 0..255 (value / 257, rounded: before, it was clipped at 255);
@@ -42,7 +43,7 @@ from dsml.data.png import SIGNATURE
 
 ALLOWED_FORMATS = ("PNG", "JPEG", "WEBP", "BMP", "GIF", "TIFF")  # Pillow opens MPO through its JPEG plugin
 ALLOWED_TEXT = "PNG, JPEG, WebP, BMP, GIF or TIFF"
-_ORIENTED = ("JPEG", "MPO", "WEBP", "TIFF")  # formats whose EXIF orientation is applied
+_ORIENTED = ("JPEG", "MPO", "WEBP")  # formats whose EXIF orientation dsml applies (Pillow turns a TIFF itself)
 _SIDEWAYS = (5, 6, 7, 8)  # EXIF orientations that swap width and height
 _GREY_MODES = ("1", "L", "LA", "La", "I", "F") + ("I;16", "I;16L", "I;16B", "I;16N")
 
@@ -265,7 +266,7 @@ def to_mode(img: Image.Image, mode: str, path: str, row: int) -> Image.Image:
     if img.mode == "P":
         img = img.convert("RGBA")
     if img.mode in ("LA", "La", "PA", "RGBA", "RGBa"):
-        black = Image.new("RGBA", img.size)
+        black = Image.new("RGBA", img.size, (0, 0, 0, 255))  # opaque: a pixel of opacity a keeps a of its colour
         img = Image.alpha_composite(black, img.convert("RGBA"))
     return img.convert(mode)
 
