@@ -97,9 +97,8 @@ def read_bytes(path: str, row: int, n: int = -1) -> bytes:
 
 def _too_many(where: str, what: str, pixels: int, limit: int) -> ValueError:
     return ValueError(
-        f"{where} {what}{pixels:,} pixels: more than the limit of {limit:,} that guards against decompression "
-        f"bombs (small files that unpack to gigabytes). If you trust the file, raise the limit: "
-        f"PIL.Image.MAX_IMAGE_PIXELS = {pixels}."
+        f"{where} {what}: more than the limit of {limit:,} that guards against decompression bombs (small files "
+        f"that unpack to gigabytes). If you trust the file, raise the limit: PIL.Image.MAX_IMAGE_PIXELS = {pixels}."
     )
 
 
@@ -110,7 +109,8 @@ def check_pixels(size: tuple[int, int], path: str, row: int) -> None:
         raise ValueError(f"{_where(path, row)} has no pixels: its header says {width}x{height} (W x H).")
     limit = Image.MAX_IMAGE_PIXELS
     if limit is not None and width * height > limit:
-        raise _too_many(_where(path, row), f"is {width}x{height} pixels (W x H), ", width * height, int(limit))
+        what = f"is {width}x{height} pixels (W x H), {width * height:,} in all"
+        raise _too_many(_where(path, row), what, width * height, int(limit))
 
 
 def _unreadable(head: bytes, nbytes: int, path: str, row: int, detail: str = "") -> ValueError:
@@ -154,7 +154,8 @@ def _open(source, path: str, row: int) -> Image.Image:
     except Image.DecompressionBombError as err:
         pixels = re.search(r"\((\d+) pixels\)", str(err))
         limit = int(Image.MAX_IMAGE_PIXELS or 0)
-        raise _too_many(_where(path, row), "has ", int(pixels[1]) if pixels else 2 * limit + 1, limit) from None
+        count = int(pixels[1]) if pixels else 2 * limit + 1
+        raise _too_many(_where(path, row), f"has {count:,} pixels", count, limit) from None
     except FileNotFoundError:
         raise missing(path, row) from None
     except Exception as err:  # noqa: BLE001 - a decoder's own failure (struct.error, OSError, ...) on bad bytes
@@ -208,8 +209,11 @@ def image_mode(img: Image.Image) -> str:
     if img.mode in _GREY_MODES:
         return "L"
     if img.mode in ("P", "PA"):
-        palette = np.asarray(img.getpalette("RGB") or [], dtype=np.uint8).reshape(-1, 3)
-        grey = len(palette) == 0 or bool((palette == palette[:, :1]).all())
+        # The palette as read with the header: getpalette() would decode every pixel first.
+        raw = img.palette.palette if img.palette is not None else b""
+        channels = len(img.palette.mode) if img.palette is not None else 3
+        colours = np.frombuffer(raw, np.uint8)[: len(raw) // channels * channels].reshape(-1, channels)[:, :3]
+        grey = len(colours) == 0 or bool((colours == colours[:, :1]).all())
         return "L" if grey else "RGB"
     return "RGB"
 
