@@ -136,7 +136,7 @@ def labels_and_classes(df: pl.DataFrame, label_expr, class_order: str = "sorted"
     require_choice(class_order, "class_order", CLASS_ORDERS)
     expr = _as_expr(label_expr, "label_expr", df)
     labels = df.select(expr).to_series()
-    roots = expr.meta.root_names()
+    roots = list(dict.fromkeys(expr.meta.root_names()))
     what = f"column {roots[0]!r}" if len(roots) == 1 else f"label_expr (from {', '.join(map(repr, roots))})"
     return encode_labels(labels, class_order, what=what)
 
