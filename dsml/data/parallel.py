@@ -21,6 +21,7 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
+from PIL import Image
 
 from dsml.data.decoding import check_headers, decode_bytes, header
 from dsml.data.png import grey_png_into, png_header
@@ -36,12 +37,14 @@ def _fill(out: np.ndarray, paths: list[str], lo: int, hi: int, mode: str, resize
     """
     h, w = out.shape[1:3]
     odd = []
+    limit = Image.MAX_IMAGE_PIXELS or math.inf  # read once: this loop is the hot path of load_image
     for i in range(lo, hi):
         data = read_bytes(paths[i], i)
         png = png_header(data)
         if png is not None and png.plain:
-            check_pixels(png.size, paths[i], i)
             (wi, hi_), m = png.size, png.mode
+            if not 0 < wi * hi_ <= limit:
+                check_pixels(png.size, paths[i], i)
         else:
             (wi, hi_), m = header(data, paths[i], i)
         if m != mode or (not resize and (hi_, wi) != (h, w)):

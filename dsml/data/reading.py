@@ -45,7 +45,7 @@ ALLOWED_FORMATS = ("PNG", "JPEG", "WEBP", "BMP", "GIF", "TIFF")  # Pillow opens 
 ALLOWED_TEXT = "PNG, JPEG, WebP, BMP, GIF or TIFF"
 _ORIENTED = ("JPEG", "MPO", "WEBP")  # formats whose EXIF orientation dsml applies (Pillow turns a TIFF itself)
 _SIDEWAYS = (5, 6, 7, 8)  # EXIF orientations that swap width and height
-_GREY_MODES = ("1", "L", "LA", "La", "I", "F") + ("I;16", "I;16L", "I;16B", "I;16N")
+_GREY_MODES = ("1", "L", "LA", "La", "I", "F", "I;16", "I;16L", "I;16B", "I;16N")
 
 # First bytes of files people put in image folders, to name what a refused file is.
 _MAGIC = [
