@@ -248,3 +248,14 @@ def test_the_fast_png_path_gives_pillows_exact_pixels(tmp_path, name, make, monk
     with Image.open(path) as img:
         want = np.asarray(img).reshape(13, 17, -1)
     np.testing.assert_array_equal(fast[0].permute(1, 2, 0).numpy(), want)
+
+
+def test_a_multi_picture_jpeg_from_a_camera_reads_as_its_main_picture(tmp_path):
+    main = Image.fromarray(np.full((4, 6, 3), (200, 30, 30), np.uint8))
+    extra = Image.fromarray(np.full((4, 6, 3), (0, 0, 250), np.uint8))  # e.g. a depth map or a preview
+    main.save(tmp_path / "camera.jpg", format="MPO", save_all=True, append_images=[extra])
+    with Image.open(tmp_path / "camera.jpg") as img:
+        assert img.format == "MPO" and img.n_frames == 2  # not refused as an animation
+        want = np.asarray(img.convert("RGB"))
+    X = both_routes(table_of(tmp_path / "camera.jpg"))
+    np.testing.assert_array_equal(hwc(X[0]), want)

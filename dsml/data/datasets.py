@@ -34,7 +34,8 @@ class ImageDataset(Dataset):
     Attributes:
         classes: the class names (``cn``); ``targets``: the class code of each item.
         mode: ``"L"`` (greyscale, 1 channel) or ``"RGB"``; ``size``: ``(H, W)``
-            images are decoded at (``None``: each file's own size, left to the transform).
+            images are decoded at (``None``: each file's own size, left to the transform);
+            ``crop``: whether resizing keeps the aspect ratio (centre crop).
         transform: a callable (e.g. a torchvision ``v2`` transform) applied to
             the decoded uint8 tensor ``(C, H, W)`` before the float conversion.
 

@@ -183,7 +183,7 @@ def open_image(path: str, row: int) -> Image.Image:
         (28, 28)
     """
     if os.path.isdir(path):
-        read_bytes(path, row)  # raises the folder error
+        read_bytes(path, row)  # raises the same "is a folder" error as the other routes
     img = _open(path, path, row)
     try:
         describe(img, path, row)
