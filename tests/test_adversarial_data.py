@@ -8,9 +8,12 @@ measured around the call.
 
 from __future__ import annotations
 
+import gc
+import multiprocessing
 import os
 import struct
 import warnings
+import weakref
 import zlib
 
 import numpy as np
@@ -126,9 +129,15 @@ def test_a_png_whose_header_claims_200000_by_200000_is_refused_from_its_header(t
     assert extra < 50
 
 
+@pytest.fixture(scope="module")
+def zeros_15000(tmp_path_factory) -> str:
+    """A real 15000x15000 PNG of zeros (a second or two to compress, so made once)."""
+    return write(tmp_path_factory.mktemp("bomb"), "zeros.png", zeros_png(15_000, 15_000))
+
+
 @pytest.mark.parametrize("loader", LOADERS)
-def test_a_real_15000_by_15000_png_of_zeros_is_refused_without_decoding_it(tmp_path, loader):
-    path = write(tmp_path, "zeros.png", zeros_png(15_000, 15_000))
+def test_a_real_15000_by_15000_png_of_zeros_is_refused_without_decoding_it(zeros_15000, loader):
+    path = zeros_15000
     assert os.path.getsize(path) < 300_000  # 225 million pixels in a quarter of a megabyte
     want = BOMB.format(name="zeros\\.png", w=15000, h=15000, n="225,000,000", raw=225000000)
     _, extra = refused_within(lambda: load(loader, one_table(path)), want)
@@ -292,11 +301,24 @@ def test_a_folder_a_missing_file_and_an_unreadable_file_are_named(tmp_path, make
 def test_a_missing_file_in_a_dataloader_worker_is_dsmls_one_line(make_images):
     table = make_images([(0, "train", np.zeros((2, 2))), (1, "train", np.ones((2, 2)))])
     train_ds, _, _ = DSTorch.image_dataset(table)
+    saved = open(train_ds.paths[1], "rb").read()
     os.remove(train_ds.paths[1])
+    loader = LoaderBatches(train_ds, 1, num_workers=1)  # persistent workers, as in training
     with pytest.raises(FileNotFoundError) as caught:
-        list(LoaderBatches(train_ds, 1, num_workers=1))
+        list(loader)
     assert str(caught.value).startswith("row 1: image file '") and "\n" not in str(caught.value)
     assert caught.value.__cause__ is None and caught.value.__suppress_context__
+    assert multiprocessing.active_children() == []  # the worker is stopped at once, not at garbage collection
+    with open(train_ds.paths[1], "wb") as f:
+        f.write(saved)
+    assert len(list(loader)) == 2  # the next epoch starts fresh workers
+    gc.disable()  # freed by reference counting, not left to the cyclic collector (torch then waits 5 s per worker)
+    try:
+        freed = weakref.ref(loader)
+        del loader, caught
+        assert freed() is None and multiprocessing.active_children() == []
+    finally:
+        gc.enable()
 
 
 def test_an_error_in_a_users_transform_keeps_its_traceback(make_images):

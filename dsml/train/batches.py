@@ -140,15 +140,33 @@ class LoaderBatches:
         return len(self.loader)
 
     def __iter__(self):
+        iterator = iter(self.loader)
+        own = None
         try:
-            for item in self.loader:
+            for item in iterator:
                 xb, yb = item if isinstance(item, (tuple, list)) else (item, None)
                 yield to_device(xb, self.device), None if yb is None else to_device(yb, self.device)
         except Exception as err:
+            self._stop_workers(iterator)
             own = _own_error(err)
             if own is None:
                 raise
-            raise own from None
+            # torch's re-raise frame holds err, a cycle through this generator that would keep the loader and its
+            # workers alive until the cyclic garbage collector runs (and then torch waits 5 s for each worker)
+            err.__traceback__ = None
+        if own is not None:
+            try:
+                raise own from None
+            finally:
+                del own  # the same cycle through this frame
+
+    def _stop_workers(self, iterator) -> None:
+        """Stop the worker processes now: left to garbage collection after an error, torch waits 5 s for each."""
+        shutdown = getattr(iterator, "_shutdown_workers", None)  # a private torch method, so looked up with care
+        if shutdown is not None:
+            shutdown()
+        if getattr(self.loader, "_iterator", None) is iterator:
+            self.loader._iterator = None  # persistent workers start afresh next epoch instead of reusing stopped ones
 
 
 def is_dataset(X) -> bool:
