@@ -35,7 +35,7 @@ from plotnine import (
 )
 
 from dsml._checks import require_columns
-from dsml.data.decoding import _open
+from dsml.data.reading import open_image
 
 MAX_SIDE = 64  # pixels per side drawn per image: plenty for a thumbnail, and fast
 TITLE_WIDTH = 14  # characters per title line that fit a 1.1-inch cell at 8 points, with a gap
@@ -48,7 +48,7 @@ def to_pandas(df: pl.DataFrame) -> pd.DataFrame:
 
 def _thumbnail(path: str, row: int) -> tuple[Image.Image, bool]:
     """A square, letterboxed thumbnail of at most MAX_SIDE pixels; returns (image, is_grey)."""
-    with _open(path, row) as img:
+    with open_image(path, row) as img:
         grey = img.mode in ("1", "L", "LA", "I", "I;16", "F")
         img = img.convert("L" if grey else "RGB")
         img.thumbnail((MAX_SIDE, MAX_SIDE))

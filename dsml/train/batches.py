@@ -9,6 +9,8 @@ worker processes.
 
 from __future__ import annotations
 
+import os
+import re
 from collections.abc import Iterator
 
 import torch
@@ -95,8 +97,38 @@ class TensorBatches:
             yield to_device(xb, self.device), None if yb is None else to_device(yb, self.device)
 
 
+_DSML = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep  # this package's folder
+
+
+def _own_error(err: Exception) -> Exception | None:
+    """dsml's own error from a ``DataLoader`` worker, without the worker's traceback; ``None`` for any other.
+
+    A worker's error comes back as the same type with a ~20-line message:
+    ``Caught ValueError in DataLoader worker process 0.``, the traceback, and
+    dsml's one-line message last. When the error was raised by dsml's code
+    (the innermost frame is in this package), that last line is the whole
+    story; an error from a user's transform keeps its traceback.
+    """
+    text = str(err)
+    if not text.startswith("Caught ") or "in DataLoader worker process" not in text:
+        return None
+    frames = re.findall(r'^  File "([^"]+)"', text, flags=re.MULTILINE)
+    last = text.rfind(f"\n{type(err).__name__}: ")
+    if not frames or not os.path.abspath(frames[-1]).startswith(_DSML) or last < 0:
+        return None
+    try:
+        return type(err)(text[last + len(type(err).__name__) + 3 :].strip())
+    except Exception:  # noqa: BLE001 - an exception type that needs other arguments: keep torch's
+        return None
+
+
 class LoaderBatches:
-    """Batches from a ``Dataset`` of ``(x, y)`` items through a ``DataLoader``."""
+    """Batches from a ``Dataset`` of ``(x, y)`` items through a ``DataLoader``.
+
+    An error that dsml raises inside a worker process (a missing or refused
+    image file, naming its row and path) comes out as itself: the same type
+    and its one-line message, not torch's worker traceback around it.
+    """
 
     def __init__(
         self,
@@ -125,9 +157,33 @@ class LoaderBatches:
         return len(self.loader)
 
     def __iter__(self):
-        for item in self.loader:
-            xb, yb = item if isinstance(item, (tuple, list)) else (item, None)
-            yield to_device(xb, self.device), None if yb is None else to_device(yb, self.device)
+        iterator = iter(self.loader)
+        own = None
+        try:
+            for item in iterator:
+                xb, yb = item if isinstance(item, (tuple, list)) else (item, None)
+                yield to_device(xb, self.device), None if yb is None else to_device(yb, self.device)
+        except Exception as err:
+            self._stop_workers(iterator)
+            own = _own_error(err)
+            if own is None:
+                raise
+            # torch's re-raise frame holds err, a cycle through this generator that would keep the loader and its
+            # workers alive until the cyclic garbage collector runs (and then torch waits 5 s for each worker)
+            err.__traceback__ = None
+        if own is not None:
+            try:
+                raise own from None
+            finally:
+                del own  # the same cycle through this frame
+
+    def _stop_workers(self, iterator) -> None:
+        """Stop the worker processes now: left to garbage collection after an error, torch waits 5 s for each."""
+        shutdown = getattr(iterator, "_shutdown_workers", None)  # a private torch method, so looked up with care
+        if shutdown is not None:
+            shutdown()
+        if getattr(self.loader, "_iterator", None) is iterator:
+            self.loader._iterator = None  # persistent workers start afresh next epoch instead of reusing stopped ones
 
 
 def is_dataset(X) -> bool:
