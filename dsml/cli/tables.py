@@ -16,7 +16,7 @@ import polars as pl
 import torch
 
 from dsml._checks import require_columns, require_no_nulls
-from dsml.data import datasets, decoding, images
+from dsml.data import datasets, decoding, images, parallel
 from dsml.data.datasets import ImageDataset
 
 
@@ -159,6 +159,6 @@ def predict_images(df: pl.DataFrame, settings: dict, info: dict):
         mode = "RGB" if c == 3 else "L"
         return ImageDataset(paths, rows, rows * 0, np.asarray([]), mode=mode, size=size or (h, w), scale=True,
                             flatten=info["flatten"])  # fmt: skip
-    X = images.to_tensor(decoding.read_images(paths, size), scale=True, flatten=False)
+    X = images.to_tensor(parallel.read_images(paths, size), scale=True, flatten=False)
     check_image_shape(list(X.shape[1:]), shape)
     return X.flatten(1) if info["flatten"] else X
