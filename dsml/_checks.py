@@ -103,30 +103,6 @@ def require_enough_outputs(num_outputs: int, num_classes: int) -> None:
         )
 
 
-def explain_forward_error(model: torch.nn.Module, shape: tuple[int, ...], err: Exception) -> ValueError:
-    """Turn a shape error from a forward pass into an error that says what to do."""
-    first_linear = next((m for m in model.modules() if isinstance(m, torch.nn.Linear)), None)
-    first_conv = next((m for m in model.modules() if isinstance(m, torch.nn.modules.conv._ConvNd)), None)
-    hint = ""
-    features = 1
-    for s in shape[1:]:
-        features *= s
-    if len(shape) > 2 and first_conv is None and first_linear is not None:
-        hint = (
-            f" The model starts with a dense layer taking {first_linear.in_features} inputs, "
-            f"and each row here is an image of shape {tuple(shape[1:])} = {features} values: "
-            "load the images with flatten=True."
-        )
-    elif len(shape) == 2 and first_conv is not None:
-        hint = (
-            " The model starts with a convolution, which needs images (N, C, H, W), "
-            "not flat rows: load the images with flatten=False."
-        )
-    elif first_linear is not None and len(shape) == 2 and first_linear.in_features != shape[1]:
-        hint = f" Its first layer takes {first_linear.in_features} inputs per row, not {shape[1]}."
-    return ValueError(f"the model cannot take a batch of shape {tuple(shape)}.{hint} (torch said: {err})")
-
-
 # ---------------------------------------------------------------- arguments
 # One small set of validators for scalar arguments, in the spirit of scikit-learn's check_scalar:
 # each names the argument, says what it should be and shows what it got.
@@ -229,9 +205,10 @@ def require_targets(y, name: str = "y") -> torch.Tensor:
     return y if y.dtype.is_floating_point else require_labels(y, name)
 
 
-def _rows_text(rows: list[int]) -> str:
-    more = f" (and {len(rows) - 5} more)" if len(rows) > 5 else ""
-    return ", ".join(str(r) for r in rows[:5]) + more
+def rows_text(rows: list[int], shown: int = 5) -> str:
+    """``"2, 7, 9, 11, 12 (and 3 more)"``: the first ``shown`` row numbers and a count of the rest."""
+    more = f" (and {len(rows) - shown} more)" if len(rows) > shown else ""
+    return ", ".join(str(r) for r in rows[:shown]) + more
 
 
 def require_finite(X: torch.Tensor, name: str = "X") -> None:
@@ -259,7 +236,7 @@ def require_finite(X: torch.Tensor, name: str = "X") -> None:
         k for k, found in (("NaN", bool(torch.isnan(X).any())), ("infinite", bool(torch.isinf(X).any()))) if found
     )
     raise ValueError(
-        f"{name} holds {kinds} values in {len(rows)} row(s): row(s) {_rows_text(rows)}. A network cannot learn "
+        f"{name} holds {kinds} values in {len(rows)} row(s): row(s) {rows_text(rows)}. A network cannot learn "
         f"from or predict for them. Drop those rows or fill the missing values first "
         f"(e.g. X = torch.nan_to_num(X) if 0 is a sensible value)."
     )

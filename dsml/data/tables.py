@@ -21,18 +21,12 @@ import numpy as np
 import polars as pl
 import torch
 
-from dsml._checks import require_choice, require_columns
+from dsml._checks import require_choice, require_columns, rows_text
 from dsml.data.splits import stratified_split
 
 SPLITS = ("train", "test")
 CLASS_ORDERS = ("sorted", "appearance")
 TEST_FRACTION = 0.2  # held out when a table has no index column
-
-
-def rows_text(rows: list[int], shown: int = 5) -> str:
-    """``"2, 7, 9, 11, 12 (and 3 more)"``: the first ``shown`` row numbers and a count of the rest."""
-    more = f" (and {len(rows) - shown} more)" if len(rows) > shown else ""
-    return ", ".join(str(r) for r in rows[:shown]) + more
 
 
 def null_rows(series: pl.Series) -> list[int]:
