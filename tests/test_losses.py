@@ -114,3 +114,17 @@ def test_tally_and_metrics_against_a_hand_count():
     out, y = torch.tensor([[1.0], [3.0]]), torch.tensor([0.0, 1.0])
     assert float(regression.tally(out, y)) == pytest.approx(1.0 + 4.0)
     assert regression.metrics(0.0, 5.0, 2, prefix="val_")["val_rmse"] == pytest.approx(math.sqrt(2.5))
+
+
+def test_float_class_codes_for_a_classifier_are_named():
+    """Whole numbers 0..K-1 as floats next to a K-output model: class codes in the wrong dtype, not regression."""
+    g = torch.Generator().manual_seed(0)
+    X, y = torch.randn(30, 4, generator=g), (torch.arange(30) % 3).float()
+    model = nn.Linear(4, 3)
+    with pytest.raises(TypeError, match=r"y_train holds class codes as floats \(torch.float32\) for a model with 3 "
+                                        r"outputs.*y_train.long\(\)"):  # fmt: skip
+        DSTorch.train(model, optim.Adam(model.parameters()), X, y, num_epochs=1)
+    with pytest.raises(TypeError, match=r"y holds class codes as floats"):
+        DSTorch.score_image(model, X, y)
+    one_output = nn.Linear(4, 1)  # one output and float targets: regression, as before
+    DSTorch.train(one_output, optim.Adam(one_output.parameters()), X, y, num_epochs=1, verbose=False)

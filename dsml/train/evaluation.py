@@ -46,6 +46,7 @@ def iter_outputs(
     *,
     layer: nn.Module | None = None,
     layer_name: str | None = None,
+    layer_input: bool = False,
 ) -> Iterator[Outputs]:
     """Run ``model`` over ``X`` in batches, in eval mode, without gradients.
 
@@ -56,6 +57,7 @@ def iter_outputs(
         batch_size: rows per forward pass.
         layer: a submodule of ``model`` whose outputs to catch as well (its last call per batch).
         layer_name: its dotted name, for messages.
+        layer_input: catch what goes into ``layer`` instead of what comes out.
 
     Yields:
         ``Outputs(outputs, targets, captured)`` per batch, on the model's device.
@@ -72,7 +74,9 @@ def iter_outputs(
             require_same_length(X, y)
     caught: list[torch.Tensor] = []
     handle = None
-    if layer is not None:
+    if layer is not None and layer_input:
+        handle = layer.register_forward_pre_hook(lambda mod, inp: caught.append(_first_tensor(inp)))
+    elif layer is not None:
         handle = layer.register_forward_hook(lambda mod, inp, out: caught.append(_first_tensor(out)))
     try:
         with eval_mode(model), torch.inference_mode():
