@@ -54,6 +54,7 @@ def test_every_section_runs_on_the_cpu_and_prints_its_ratios(tmp_path):
         compiled = table_rows(out, f"{model}, torch.compile")
         assert list(compiled) == [
             "bare loop (loss.item() per batch)",
+            "dsml train",
             "bare loop, torch.compile (backend eager)",
             "dsml train(torch.compile(model)) (backend eager)",
         ]
