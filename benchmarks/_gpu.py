@@ -1,5 +1,5 @@
 """What the GPU benchmark needs beyond ``_common``: timing that waits for the GPU, peak GPU memory, the
-device's name, and the summary table for the README.
+device's name, and the summary table for the README (``summary_rows`` reads it off the results).
 
 A CUDA call returns before the GPU has finished its work, so each timed call is wrapped by ``synced``:
 ``torch.cuda.synchronize()`` before the clock starts and again before it stops, so the time is the
@@ -14,6 +14,8 @@ from collections.abc import Callable
 import torch
 
 from benchmarks._common import load_average
+
+BARE = "bare loop (loss.item() per batch)"  # the baseline of the training tables
 
 
 def synced(fn: Callable[[], object], device: torch.device) -> Callable[[], object]:
@@ -80,7 +82,7 @@ def skip_reason(device: torch.device) -> str | None:
 
 
 def markdown_summary(title: str, rows: list[tuple[str, str, str, str, str]]) -> str:
-    """The README's table: one row per measurement (what, dsml, baseline, ratio, goal)."""
+    """The README's table: one row per measurement (what, dsml, baseline, ratio, goal; ``summary_rows``)."""
     lines = [
         f"**{title}**",
         "",
@@ -89,3 +91,38 @@ def markdown_summary(title: str, rows: list[tuple[str, str, str, str, str]]) -> 
     ]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     return "\n".join(lines) + "\n"
+
+
+def _x(ratio) -> str:
+    return ratio if isinstance(ratio, str) else f"{ratio:.2f}x"
+
+
+def summary_rows(results: dict, args) -> list[tuple[str, str, str, str, str]]:
+    """One line per goal of issue 11, read off the tables above: (what, dsml, baseline, ratio, goal)."""
+    models = (("DenseNet (784-128-64-10)", args.epochs_dense), ("SimpleCNN", args.epochs_cnn))
+    rows = []
+    for key, epochs in models:
+        table = {r[0]: r for r in results.get(f"train {key}", [])}
+        if table:
+            ours, base = table["dsml train"], table[BARE]
+            what = f"train {key.split(' ')[0]}, {epochs} epochs"
+            rows.append((what, f"{ours[1]:.3f} s", f"bare loop {base[1]:.3f} s", _x(ours[2]), "<= 1.0x"))
+    table = {r[0]: r for r in results.get("score", [])}
+    for where in ("CPU", "GPU"):
+        base, ours = table.get(f"whole tensor (X on the {where})"), table.get(f"dsml score_image (X on the {where})")
+        if base and ours:
+            mb = "" if isinstance(ours[3], str) else f", peak {ours[3]:.0f} MB vs {base[3]:.0f} MB"
+            what = f"score {args.copies * 1000:,} digits, X on the {where}"
+            ratio = f"{_x(ours[2])} time, {_x(ours[4])} memory"
+            goal = "<= 1.0x time, a small fraction of the memory"
+            rows.append((what, f"{ours[1]:.3f} s{mb}", f"whole tensor {base[1]:.3f} s", ratio, goal))
+    if "amp" in results:
+        (_, t32, _, acc32), (label, tamp, ratio, accamp) = results["amp"]["rows"]
+        what, ours = f"SimpleCNN {args.epochs_amp} epochs, {label}", f"{tamp:.3f} s, test accuracy {accamp:.4f}"
+        rows.append((what, ours, f"float32 {t32:.3f} s, {acc32:.4f}", _x(ratio), "accuracy within 0.02"))
+    for key, _ in models:
+        for name, seconds, to_bare, to_dsml, first in results.get(f"compile {key}", [])[2:]:
+            what, ours = f"{key.split(' ')[0]}: {name}", f"{seconds:.3f} s (first call {first:.1f} s)"
+            base, ratio = ("dsml train, eager", to_dsml) if name.startswith("dsml") else ("eager bare loop", to_bare)
+            rows.append((what, ours, base, _x(ratio), "< 1.0x would justify compile=True"))
+    return rows
