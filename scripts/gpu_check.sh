@@ -9,7 +9,8 @@
 #   cuda     every test marked cuda (tests/test_cuda.py, the one-GPU torch.distributed test, ...): 0 may skip
 #   demo     ./run demo on the GPU (the same command; ./run itself would pip install)
 #   bench    python -m benchmarks.bench_gpu --sections train score amp
-#   suite    the rest of the suite, slow tests and notebooks included, on the GPU (CUDA is the default device)
+#   suite    the rest of the suite, slow tests and notebooks included, on the GPU (CUDA is the default device);
+#            8 pytest-xdist workers when the image has xdist
 #   compile  python -m benchmarks.bench_gpu --sections compile (torch.compile and CUDA graphs; compiling is slow)
 #
 # Each stage has its own time limit, cut to what is left of GPU_CHECK_SECONDS (default 560) since the
@@ -58,7 +59,7 @@ stage() { # stage NAME SECONDS COMMAND...: run COMMAND under a time limit, log t
 
 wanted() { [ $# -eq 0 ] || [[ " $* " == *" $STAGE "* ]]; }
 xdist=()
-"$py" -c "import xdist" 2>/dev/null && xdist=(-n 12)
+"$py" -c "import xdist" 2>/dev/null && xdist=(-n 8) # 8 workers x 2 threads on the 16 cores
 
 STAGE=env
 if wanted "$@"; then
@@ -94,7 +95,7 @@ STAGE=bench
 wanted "$@" && stage bench 150 "$py" -m benchmarks.bench_gpu --sections train score amp --markdown "$out/bench_gpu.md"
 
 STAGE=suite
-wanted "$@" && stage suite 300 "$py" -m pytest -p no:cacheprovider -q -rs --durations=20 "${xdist[@]}" \
+wanted "$@" && stage suite 300 env OMP_NUM_THREADS=2 "$py" -m pytest -p no:cacheprovider -q -rs --durations=20 "${xdist[@]}" \
   -m "not cuda" tests
 
 STAGE=compile
