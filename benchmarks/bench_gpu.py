@@ -131,9 +131,11 @@ def check_same_work(losses: dict[str, float], device: torch.device) -> str:
 
 
 def section_train(name: str, model: nn.Module, X, y, epochs: int, device, repeats: int) -> list[tuple]:
-    """``DSTorch.train`` against the bare loop, with and without a sync per batch."""
+    """``DSTorch.train`` against the bare loop, with and without a sync per batch (and the bare loop twice)."""
     contenders = {
         BARE: quietly(bare_loop, model, X, y, epochs, device),
+        # The same loop again: how far two identical contenders land apart is the noise of the measurement.
+        "bare loop again": quietly(bare_loop, model, X, y, epochs, device),
         f"bare loop, sync-free (loss summed on the {'GPU' if device.type == 'cuda' else 'CPU'})": quietly(
             bare_loop, model, X, y, epochs, device, sync_free=True
         ),

@@ -45,6 +45,7 @@ def test_every_section_runs_on_the_cpu_and_prints_its_ratios(tmp_path):
         train = table_rows(out, f"{model}: 1 epochs x 4 batches of 64 on cpu")
         assert set(train) == {
             "bare loop (loss.item() per batch)",
+            "bare loop again",
             "bare loop, sync-free (loss summed on the CPU)",
             "dsml train",
             "dsml train, progress bar",
