@@ -264,12 +264,6 @@ DSTorch.train(model, torch.optim.SGD(model.parameters(), lr=0.1), X, y, num_epoc
 """
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="on a GPU the loss does not check class codes (it would wait for the GPU every batch), so a y_valid "
-    "code beyond the outputs ends in CUDA's 'device-side assert triggered'; fixed once setup.pick_loss checks "
-    "y_valid (test_cuda_decisions.py has the CPU side)",
-)
 def test_validation_codes_beyond_the_outputs_are_explained_on_the_gpu():
     """In a fresh process: a device-side assert breaks the CUDA context of the process it happens in."""
     done = subprocess.run([sys.executable, "-c", VALIDATION_CODES], cwd=ROOT, capture_output=True, text=True)

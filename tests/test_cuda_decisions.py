@@ -262,9 +262,17 @@ def test_an_epoch_reads_nothing_back_from_the_device_until_it_ends(monkeypatch, 
 def test_under_torchrun_each_process_takes_the_gpu_of_its_local_rank(torchrun_env, monkeypatch):
     chosen = []
     monkeypatch.setattr(torch.cuda, "set_device", chosen.append)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
     assert distributed.local_device(CUDA) == CUDA1 and chosen == [1]
     assert distributed.local_device(torch.device("cuda", 0)) == torch.device("cuda", 0)  # asked for by number
     assert distributed.local_device(CPU) == CPU and chosen == [1]
+
+
+def test_more_processes_than_gpus_is_refused_in_words(torchrun_env, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "set_device", lambda i: pytest.fail("set_device of a GPU that is not there"))
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)  # LOCAL_RANK is 1: a second process on one GPU
+    with pytest.raises(ValueError, match=r"more processes on this machine than it has GPUs \(1\).*--nproc_per_node=1"):
+        distributed.local_device(CUDA)
 
 
 def test_without_torchrun_the_gpu_is_left_as_asked(monkeypatch):
@@ -332,13 +340,6 @@ def test_ddp_is_bound_to_this_processs_gpu(torchrun_env, monkeypatch, device, id
 # ---------------------------------------------------------------- known gap (dsml/train is the lead's)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="y_valid's class codes are not checked before training: on the CPU the loss refuses them at the first "
-    "validation, one epoch in; on a GPU the loss skips that check (it would wait for the GPU every batch) and "
-    "cross-entropy fails with CUDA's 'device-side assert triggered', which breaks the process's CUDA context. "
-    "Fix: setup.pick_loss checks data.y_valid like y_train (see notes/gpu.md).",
-)
 def test_validation_codes_beyond_the_outputs_are_refused_before_training(blobs):
     X, y = blobs
     y_valid = y[:30].clone()

@@ -17,7 +17,7 @@ from torch import nn
 from dsml._checks import as_tensor, require_finite, require_same_length, require_targets
 from dsml.train.batches import batches, is_dataset
 from dsml.train.forward import eval_mode, forward, model_device
-from dsml.train.losses import resolve_loss
+from dsml.train.losses import require_codes_within, resolve_loss
 
 EVAL_BATCH_SIZE = 512
 
@@ -118,6 +118,8 @@ def evaluate(
         >>> DSTorch.evaluate(model, X_test, y_test)
         {'val_loss': 0.41, 'val_accuracy': 0.88}
     """
+    if y is not None and not is_dataset(X):
+        y = require_targets(y, "y")
     loss_sum = tally = 0.0
     rows = 0
     loss = None
@@ -125,7 +127,11 @@ def evaluate(
         if batch.targets is None:
             raise ValueError("evaluate needs the targets y (or a Dataset that yields (x, y) pairs).")
         if loss is None:  # picked from the first batch: class codes or floats, 1 or K outputs
-            loss = resolve_loss(loss_fn, batch.targets, batch.outputs.shape[1] if batch.outputs.ndim > 1 else 1)
+            outputs = batch.outputs.shape[1] if batch.outputs.ndim > 1 else 1
+            loss = resolve_loss(loss_fn, batch.targets, outputs)
+            if loss.classifies and isinstance(y, torch.Tensor) and len(y):
+                # once, on the CPU: on a GPU a code beyond the outputs would end in a device-side assert
+                require_codes_within(int(y.max()), outputs, loss, "y")
         n = len(batch.targets)
         loss_sum += float(loss(batch.outputs, batch.targets)) * n
         tally += float(loss.tally(batch.outputs, batch.targets))

@@ -169,6 +169,17 @@ def refuse_float_class_codes(y: torch.Tensor | None, num_outputs: int | None, na
         )
 
 
+def require_codes_within(top_code: int, num_outputs: int, loss: Loss, name: str) -> None:
+    """Raise ``ValueError`` when class code ``top_code`` of ``name`` has no output of the model."""
+    classes = 2 if loss.kind == "binary" else num_outputs
+    if top_code >= classes:
+        raise ValueError(
+            f"{name} has class code {top_code}, but the model gives only {num_outputs} output(s) per row "
+            f"(codes 0 to {classes - 1}). Use labels coded like the training rows (the same load_image call), "
+            f"or give the model more outputs."
+        )
+
+
 def _infer_kind(y: torch.Tensor | None, num_outputs: int | None) -> Kind:
     if y is not None and y.dtype.is_floating_point:
         return "regression"

@@ -24,7 +24,7 @@ from dsml._checks import (
 from dsml.data.splits import stratified_split
 from dsml.train.batches import is_dataset
 from dsml.train.forward import eval_mode, forward
-from dsml.train.losses import Loss, refuse_float_class_codes, resolve_loss
+from dsml.train.losses import Loss, refuse_float_class_codes, require_codes_within, resolve_loss
 
 
 def check_model_and_optimizer(model: nn.Module, optimizer) -> None:
@@ -145,6 +145,9 @@ def pick_loss(model: nn.Module, data: TrainingData, loss, device: torch.device) 
         )
     if y_all is not None and len(y_all) and loss_fn.classifies:
         _check_classes(loss_fn, num_outputs, int(y_all.max()))
+    if isinstance(data.y_valid, torch.Tensor) and len(data.y_valid) and loss_fn.classifies:
+        # checked now, on the CPU: on a GPU a code beyond the outputs would end in a device-side assert
+        require_codes_within(int(data.y_valid.max()), num_outputs, loss_fn, "y_valid")
     return loss_fn, num_outputs
 
 
