@@ -220,8 +220,10 @@ def require_finite(X: torch.Tensor, name: str = "X") -> None:
     """
     if not X.dtype.is_floating_point or X.numel() == 0:
         return
-    if bool(torch.isfinite(X.sum(dtype=torch.float64))):
-        return  # one reduction instead of a mask over every value: NaN and inf both spread into the sum
+    if bool(torch.isfinite(X.sum())):
+        # one reduction instead of a mask over every value: NaN and inf both spread into the sum. (No
+        # dtype=float64: torch would first copy X to float64. A sum that overflows only takes the mask path.)
+        return
     bad = ~torch.isfinite(X)
     if not bool(bad.any()):
         return
