@@ -9,11 +9,13 @@ code are both easy to find.
 from __future__ import annotations
 
 from dsml import scoring
-from dsml.data import datasets, images, sequences, text
+from dsml.data import datasets, folders, images, sequences, text
 from dsml.inside import descent, inspection
+from dsml.inside import embed as features
+from dsml.models import pretrained as backbones
 from dsml.plots import images as plots
 from dsml.plots import inside as plots_inside
-from dsml.train import checkpoints
+from dsml.train import checkpoints, finetune
 from dsml.train import loop as training
 
 
@@ -21,6 +23,9 @@ class DSImage:
     """Image helpers from the book."""
 
     plot_image_grid = staticmethod(plots.plot_image_grid)
+
+    # Your own photos: a folder of class sub-folders -> the book's table
+    table_from_folder = staticmethod(folders.table_from_folder)
 
 
 class DSTorch:
@@ -61,6 +66,14 @@ class DSTorch:
     plot_misclassified = staticmethod(plots_inside.plot_misclassified)
     gradient_descent = staticmethod(descent.gradient_descent)
     plot_gradient_descent = staticmethod(plots_inside.plot_gradient_descent)
+
+    # Transfer learning: pretrained backbones, freezing, two-stage fine-tuning, features as a table
+    pretrained = staticmethod(backbones.pretrained)
+    freeze = staticmethod(finetune.freeze)
+    unfreeze = staticmethod(finetune.unfreeze)
+    fine_tune = staticmethod(finetune.fine_tune)
+    embed = staticmethod(features.embed)
+    linear_probe = staticmethod(features.linear_probe)
 
     @staticmethod
     def confusion_matrix(model, X, y, cn=None, batch_size: int = scoring.EVAL_BATCH_SIZE):
