@@ -111,6 +111,29 @@ def test_a_class_seen_only_in_test_warns(tmp_path):
         DSImage.table_from_folder(tmp_path)
 
 
+def test_train_and_val_without_test_is_an_error(tmp_path):
+    for split in ("train", "val"):
+        write_image(tmp_path / split / "a" / "0.png")
+    with pytest.raises(ValueError, match=r"holds train/, val/ but no test/ folder.*pass the train/ folder itself"):
+        DSImage.table_from_folder(tmp_path)
+
+
+def test_val_and_valid_folders_are_both_kept(tmp_path):
+    for split in ("train", "test", "val", "valid"):
+        write_image(tmp_path / split / "a" / "0.png")
+        write_image(tmp_path / split / "b" / "0.png")
+    table = DSImage.table_from_folder(tmp_path)
+    assert table["index"].to_list() == ["train"] * 2 + ["test"] * 2 + ["valid"] * 4
+
+
+def test_a_class_called_train_is_a_class(tmp_path):
+    for label in ("train", "bus", "car"):
+        for i in range(2):
+            write_image(tmp_path / label / f"{i}.png")
+    table = DSImage.table_from_folder(tmp_path)
+    assert sorted(set(table["label"])) == ["bus", "car", "train"]
+
+
 def test_other_folders_beside_train_and_test_are_an_error(tmp_path):
     for split in ("train", "test", "extra"):
         write_image(tmp_path / split / "a" / "0.png")

@@ -92,18 +92,30 @@ def _class_rows(folder: Path, what: str) -> list[tuple[str, Path]]:
     return [(label, p) for label, images in classes for p in images]
 
 
-def _split_folders(root: Path) -> dict[str, Path] | None:
-    """``{index value: folder}`` when ``root`` is split into ``train/``, ``test/`` (and ``valid/``) folders."""
-    subs = {p.name.lower(): p for p in _subfolders(root)}
-    if "train" not in subs or "test" not in subs:
+def _split_folders(root: Path) -> list[tuple[str, Path]] | None:
+    """``[(index value, folder), ...]`` when ``root`` is split into ``train/``, ``test/`` (and ``valid/``) folders.
+
+    ``None`` for class folders. A lone ``train/`` beside classes is a class (photos of trains).
+    """
+    subs = _subfolders(root)
+    names = {p.name.lower() for p in subs}
+    others = [p.name for p in subs if p.name.lower() not in SPLIT_FOLDERS]
+    if "train" not in names or (others and "test" not in names):
         return None
-    others = [p.name for name, p in subs.items() if name not in SPLIT_FOLDERS]
     if others:
         raise ValueError(
             f"folder {str(root)!r} is split into train/ and test/, but also holds {others}. "
             "Move those into train/ or test/, or out of the folder."
         )
-    return {SPLIT_FOLDERS[name]: p for name, p in sorted(subs.items())}
+    if "test" not in names:
+        found = ", ".join(f"{p.name}/" for p in subs)
+        raise ValueError(
+            f"folder {str(root)!r} holds {found} but no test/ folder. Rename the folder of images to test on "
+            f"to test/, or pass the train/ folder itself ({(root / 'train').as_posix()!r}) to draw a seeded "
+            "test split from it."
+        )
+    order = {"train": 0, "test": 1, "valid": 2}
+    return sorted(((SPLIT_FOLDERS[p.name.lower()], p) for p in subs), key=lambda s: (order[s[0]], s[1].name))
 
 
 def _require_two_per_class(labels: list[str], paths: list[Path]) -> None:
@@ -184,7 +196,7 @@ def table_from_folder(root: str | os.PathLike, test_fraction: float = 0.2, seed:
     splits = _split_folders(path)
     if splits is not None:
         rows = []
-        for split, folder in splits.items():
+        for split, folder in splits:
             rows += [(label, p, split) for label, p in _class_rows(folder, f"folder {folder.as_posix()!r}")]
         if not rows:
             raise _no_images_error(path)

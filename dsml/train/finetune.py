@@ -19,6 +19,7 @@ from torch import nn
 from dsml._checks import as_tensor, require_int, require_number
 from dsml.data.splits import stratified_split
 from dsml.train import loop
+from dsml.train.batches import is_dataset
 from dsml.train.history import History
 
 # train's arguments that fine_tune cannot pass on: it builds the optimizers itself, and two stages share no file.
@@ -141,6 +142,8 @@ def _split_validation(X_train, y_train, kwargs: dict) -> tuple:
         return X_train, y_train
     if kwargs.get("X_valid") is not None:
         raise ValueError("pass either X_valid and y_valid or valid_fraction, not both.")
+    if is_dataset(X_train):
+        raise ValueError("valid_fraction works with tensors; for a Dataset pass X_valid (another Dataset).")
     y = as_tensor(y_train, "y_train")
     train_rows, valid_rows = stratified_split(y, fraction, seed=kwargs.get("seed"))
     X = as_tensor(X_train, "X_train")
