@@ -1,8 +1,8 @@
 """Train dsml's shipped backbone: ``data/backbones/small_convnet_fashionmnist.pt``.
 
 ``DSTorch.pretrained("small_convnet", num_classes)`` loads these weights: a
-``SmallConvNet`` (five 3x3 convolution blocks with batch norm, 140,458
-parameters, 560 KB) trained by dsml itself, through its public API, on all
+``SmallConvNet`` (five 3x3 convolution blocks with batch norm, features
+averaged over a 3x3 grid, 150,698 parameters, 0.6 MB) trained by dsml itself, through its public API, on all
 60,000 Fashion-MNIST training images.
 
 Source: Fashion-MNIST (Xiao, Rasul & Vollgraf, 2017, Zalando Research), the
@@ -19,11 +19,17 @@ Recipe: ``DSTorch.pretrained("small_convnet", 10, weights=None, freeze=False)``
 here), Adam (lr 0.002, weight decay 1e-4), batch size 128, ``EPOCHS`` epochs
 with a cosine learning-rate schedule, seed 0, on the CPU with one torch thread
 (so the file is the same on every CPU; a GPU gives slightly different bits).
+Each training image is shifted by up to 2 pixels and mirrored at random
+(``v2.RandomCrop(28, padding=2)``, ``v2.RandomHorizontalFlip()``), as
+backbones are pretrained: on digits held out for validation (never the test
+digits of ``transfer_report.py``) this raised a linear probe on the features
+from 0.90-0.92 to 0.93 (50 digits per class), at 0.928 instead of 0.930 on
+Fashion-MNIST itself.
 
 Rebuild from the repository root (about 15 minutes on 2 CPU cores)::
 
     apt-get install -y dataset-fashion-mnist
-    python scripts/build_backbone.py
+    python scripts/build_backbone.py            # or: python scripts/build_backbone.py elsewhere.pt
 """
 
 from __future__ import annotations
@@ -40,7 +46,7 @@ from dsml import DSTorch, SmallConvNet
 from dsml.models.pretrained import FASHION_MNIST_MEAN, FASHION_MNIST_STD, SMALL_CONVNET_FILE
 
 SEED = 0
-EPOCHS = 4
+EPOCHS = 6
 SOURCE_DIR = Path("/usr/share/datasets/fashion-mnist")
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "data" / "backbones" / SMALL_CONVNET_FILE
@@ -78,7 +84,23 @@ def load_split(prefix: str) -> tuple[torch.Tensor, torch.Tensor]:
     return X, torch.from_numpy(labels.astype(np.int64))
 
 
-def main() -> None:
+class Augmented(torch.utils.data.Dataset):
+    """Training images, each shifted by up to 2 pixels and mirrored at random every time it is read."""
+
+    def __init__(self, X: torch.Tensor, y: torch.Tensor):
+        from torchvision.transforms import v2
+
+        self.X, self.y = X, y
+        self.transform = v2.Compose([v2.RandomCrop(28, padding=2), v2.RandomHorizontalFlip()])
+
+    def __len__(self) -> int:
+        return len(self.X)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.transform(self.X[i]), self.y[i]
+
+
+def main(out: Path = OUT) -> None:
     torch.set_num_threads(1)
     X_train, y_train = load_split("train")
     X_test, y_test = load_split("t10k")
@@ -91,17 +113,20 @@ def main() -> None:
     optimizer = optim.Adam(model.parameters(), lr=0.002, weight_decay=1e-4)
     scheduler = optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=EPOCHS)
     started = time.perf_counter()
+    data = Augmented(X_train, y_train)
     DSTorch.train(
-        model, optimizer, X_train, y_train, EPOCHS, 128, seed=SEED, scheduler=scheduler, device="cpu", progress=False
+        model, optimizer, data, None, EPOCHS, 128, seed=SEED, scheduler=scheduler, device="cpu", progress=False
     )
     accuracy = DSTorch.score_image(model, X_test, y_test, CLASS_NAMES)
     print(f"Fashion-MNIST test accuracy: {accuracy:.4f} ({time.perf_counter() - started:.0f} s)")
 
     net = SmallConvNet(num_classes=10)
     net.features, net.classifier = model.body.features, model.head  # the plain architecture, as torchvision ships
-    DSTorch.save(net, OUT, CLASS_NAMES)
-    print(f"wrote {OUT.relative_to(ROOT)} ({OUT.stat().st_size / 1e6:.2f} MB)")
+    DSTorch.save(net, out, CLASS_NAMES)
+    print(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB)")
 
 
 if __name__ == "__main__":
-    main()
+    import sys
+
+    main(Path(sys.argv[1]) if len(sys.argv) > 1 else OUT)

@@ -18,7 +18,7 @@ def test_a_pretrained_model_embeds_with_its_body():
     model = DSTorch.pretrained("small_convnet", 3, weights=None)
     X = torch.rand(7, 1, 28, 28)
     table = DSTorch.embed(model, X, batch_size=3)
-    assert table.columns == [f"e{j}" for j in range(128)]
+    assert table.columns == [f"e{j}" for j in range(128 * 3 * 3)]
     assert table.schema["e0"] == pl.Float32
     with torch.no_grad():
         model.eval()

@@ -272,7 +272,7 @@ def test_a_folder_of_photos_trains_a_pretrained_backbone_end_to_end(photo_folder
     table = photos.with_columns(DSTorch.predict(model, X, y, cn))
     assert table["target_"].to_list() == table["label"].to_list()
     features = photos.hstack(DSTorch.embed(model, X))
-    assert features.shape == (30, 3 + 128)
+    assert features.shape == (30, 3 + 128 * 3 * 3)
 
 
 @pytest.mark.slow

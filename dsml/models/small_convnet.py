@@ -3,7 +3,7 @@
 torchvision's ImageNet networks need their weights downloaded (tens of MB)
 and 224x224 colour inputs; a class of students offline, on laptops, needs a
 backbone that is in the repository and runs on the CPU in seconds. This one
-has 140,000 parameters (560 KB); ``scripts/build_backbone.py`` trains it on
+has 151,000 parameters (0.6 MB); ``scripts/build_backbone.py`` trains it on
 the 60,000 Fashion-MNIST training images and writes
 ``data/backbones/small_convnet_fashionmnist.pt``, which
 ``DSTorch.pretrained("small_convnet", num_classes)`` loads.
@@ -20,17 +20,24 @@ def _block(c_in: int, c_out: int) -> list[nn.Module]:
 
 
 class SmallConvNet(nn.Module):
-    """Five 3x3 convolution blocks (batch norm, ReLU), two poolings, global average pooling, a dense head.
+    """Five 3x3 convolution blocks (batch norm, ReLU), two poolings, average pooling to a grid, a dense head.
 
-    The ``features`` part turns any image of at least 4x4 pixels into
-    ``widths[-1]`` numbers (global average pooling makes it size-free); the
-    ``classifier`` is one ``nn.Linear``. ``DSTorch.pretrained`` keeps the
+    The ``features`` part turns an image of any size (28x28 for the shipped
+    weights) into ``widths[-1] * grid * grid`` numbers: the last feature maps
+    averaged over a ``grid`` x ``grid`` grid of regions. A grid rather than
+    one average over the whole image (global average pooling, as in ResNet)
+    keeps where a pattern is, which a digit needs (a 6 and a 9 have the same
+    strokes in different places): with ``grid=1`` a linear probe on the
+    Fashion-MNIST features reaches 0.61 on 10 digits per class, with ``grid=3``
+    0.85 (validation digits, ``scripts/transfer_report.py``'s data). The
+    ``classifier`` is one ``nn.Linear``; ``DSTorch.pretrained`` keeps the
     features as the body and puts a new head in place of the classifier.
 
     Args:
         num_classes: outputs (one logit per class).
         in_channels: 1 for greyscale (the shipped weights), 3 for RGB.
         widths: feature maps of the three stages.
+        grid: the last feature maps are averaged over ``grid`` x ``grid`` regions.
 
     Example:
         >>> model = SmallConvNet(num_classes=10)
@@ -38,7 +45,9 @@ class SmallConvNet(nn.Module):
         torch.Size([5, 10])
     """
 
-    def __init__(self, num_classes: int = 10, in_channels: int = 1, widths: tuple[int, int, int] = (32, 64, 128)):
+    def __init__(
+        self, num_classes: int = 10, in_channels: int = 1, widths: tuple[int, int, int] = (32, 64, 128), grid: int = 3
+    ):
         super().__init__()
         w1, w2, w3 = widths
         self.features = nn.Sequential(
@@ -49,10 +58,10 @@ class SmallConvNet(nn.Module):
             *_block(w2, w2),
             nn.MaxPool2d(2),  # -> (B, w2, 7, 7)
             *_block(w2, w3),
-            nn.AdaptiveAvgPool2d(1),
-            nn.Flatten(),  # -> (B, w3)
+            nn.AdaptiveAvgPool2d(grid),  # -> (B, w3, grid, grid)
+            nn.Flatten(),  # -> (B, w3 * grid * grid)
         )
-        self.classifier = nn.Linear(w3, num_classes)
+        self.classifier = nn.Linear(w3 * grid * grid, num_classes)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.classifier(self.features(x))  # (B, C, H, W) -> (B, num_classes)
