@@ -40,7 +40,7 @@ from benchmarks._common import (
 )
 from benchmarks._memory import peak_extra_mb
 from dsml import DSTorch
-from dsml.data import decoding
+from dsml.data import parallel
 
 
 def book_load_image(df: pl.DataFrame, label_name="label", filepath="filepath", index="index"):
@@ -65,22 +65,22 @@ def dsml_setup(csv: str):
 
 
 def strategies(paths: list[str]) -> dict:
-    """The three ways of running ``decoding._fill`` over every file (the CPUs' worth of chunks)."""
-    n, jobs = len(paths), decoding._cpus()
+    """The three ways of running ``parallel._fill`` over every file (the CPUs' worth of chunks)."""
+    n, jobs = len(paths), parallel._cpus()
     bounds = np.linspace(0, n, jobs + 1).astype(int)
     chunks = list(zip(bounds[:-1], bounds[1:]))
 
     def sequential():
-        decoding._fill(np.empty((n, 28, 28, 1), np.uint8), paths, 0, n, "L", False)
+        parallel._fill(np.empty((n, 28, 28, 1), np.uint8), paths, 0, n, "L", False)
 
     def threads():
         out = np.empty((n, 28, 28, 1), np.uint8)
         with ThreadPoolExecutor(jobs) as pool:
-            list(pool.map(lambda c: decoding._fill(out, paths, c[0], c[1], "L", False), chunks))
+            list(pool.map(lambda c: parallel._fill(out, paths, c[0], c[1], "L", False), chunks))
 
     def processes():
         out = np.frombuffer(__import__("mmap").mmap(-1, n * 784), np.uint8).reshape(n, 28, 28, 1)
-        decoding._fill_in_processes(out, paths, chunks, "L", False)
+        parallel._fill_in_processes(out, paths, chunks, "L", False)
 
     return {"sequential": sequential, f"{jobs} threads": threads, f"{jobs} processes": processes}
 

@@ -1,4 +1,4 @@
-"""``python -m dsml``: see dsml/cli.py."""
+"""``python -m dsml``: see dsml/cli/app.py."""
 
 import sys
 

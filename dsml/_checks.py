@@ -10,8 +10,11 @@ from __future__ import annotations
 import difflib
 import math
 import numbers
+import sys
+import warnings
 from collections.abc import Sequence
 
+import numpy as np
 import polars as pl
 import torch
 
@@ -100,30 +103,6 @@ def require_enough_outputs(num_outputs: int, num_classes: int) -> None:
         )
 
 
-def explain_forward_error(model: torch.nn.Module, shape: tuple[int, ...], err: Exception) -> ValueError:
-    """Turn a shape error from a forward pass into an error that says what to do."""
-    first_linear = next((m for m in model.modules() if isinstance(m, torch.nn.Linear)), None)
-    first_conv = next((m for m in model.modules() if isinstance(m, torch.nn.modules.conv._ConvNd)), None)
-    hint = ""
-    features = 1
-    for s in shape[1:]:
-        features *= s
-    if len(shape) > 2 and first_conv is None and first_linear is not None:
-        hint = (
-            f" The model starts with a dense layer taking {first_linear.in_features} inputs, "
-            f"and each row here is an image of shape {tuple(shape[1:])} = {features} values: "
-            "load the images with flatten=True."
-        )
-    elif len(shape) == 2 and first_conv is not None:
-        hint = (
-            " The model starts with a convolution, which needs images (N, C, H, W), "
-            "not flat rows: load the images with flatten=False."
-        )
-    elif first_linear is not None and len(shape) == 2 and first_linear.in_features != shape[1]:
-        hint = f" Its first layer takes {first_linear.in_features} inputs per row, not {shape[1]}."
-    return ValueError(f"the model cannot take a batch of shape {tuple(shape)}.{hint} (torch said: {err})")
-
-
 # ---------------------------------------------------------------- arguments
 # One small set of validators for scalar arguments, in the spirit of scikit-learn's check_scalar:
 # each names the argument, says what it should be and shows what it got.
@@ -131,7 +110,7 @@ def explain_forward_error(model: torch.nn.Module, shape: tuple[int, ...], err: E
 
 def _is_whole(value) -> bool:
     """An int, a numpy integer, or a 0-d integer tensor; never a bool (``True`` is not an epoch count)."""
-    if isinstance(value, bool) or type(value).__name__ == "bool_":
+    if isinstance(value, (bool, np.bool_)):
         return False
     if isinstance(value, torch.Tensor):
         return value.ndim == 0 and not value.dtype.is_floating_point and value.dtype != torch.bool
@@ -211,6 +190,61 @@ def require_choice(value, name: str, choices) -> str:
 
 def require_bool(value, name: str) -> bool:
     """Return ``value`` if it is ``True`` or ``False`` (numpy bools too), else raise ``TypeError``."""
-    if isinstance(value, bool) or type(value).__name__ == "bool_":
+    if isinstance(value, (bool, np.bool_)):
         return bool(value)
     raise TypeError(f"{name} should be True or False. Got {value!r} ({type(value).__name__}).")
+
+
+# ---------------------------------------------------------------- tensors
+
+
+def require_targets(y, name: str = "y") -> torch.Tensor:
+    """``y`` as a tensor of targets: floats stay as they are (regression); integer class codes
+    (int32, uint8, numpy, lists...) become int64, as the losses need."""
+    y = as_tensor(y, name)
+    return y if y.dtype.is_floating_point else require_labels(y, name)
+
+
+def rows_text(rows: list[int], shown: int = 5) -> str:
+    """``"2, 7, 9, 11, 12 (and 3 more)"``: the first ``shown`` row numbers and a count of the rest."""
+    more = f" (and {len(rows) - shown} more)" if len(rows) > shown else ""
+    return ", ".join(str(r) for r in rows[:shown]) + more
+
+
+def require_finite(X: torch.Tensor, name: str = "X") -> None:
+    """Raise ``ValueError`` naming the rows of ``X`` that hold NaN or infinite values.
+
+    The exception is the padding of sequences: in a float ``(N, T, F)`` tensor from
+    ``load_sequences``, a series shorter than ``T`` ends in steps whose features are all NaN. Those
+    are allowed; a NaN anywhere else is not.
+    """
+    if not X.dtype.is_floating_point or X.numel() == 0:
+        return
+    if bool(torch.isfinite(X.sum(dtype=torch.float64))):
+        return  # one reduction instead of a mask over every value: NaN and inf both spread into the sum
+    bad = ~torch.isfinite(X)
+    if not bool(bad.any()):
+        return
+    if X.ndim == 3:
+        # a step is padding when all its features are NaN and every later step is padding too
+        padding = torch.isnan(X).all(dim=2).flip(1).cummin(dim=1).values.flip(1)
+        bad = bad & ~padding[:, :, None]
+        if not bool(bad.any()):
+            return
+    rows = bad.reshape(len(X), -1).any(dim=1).nonzero().reshape(-1).tolist()
+    kinds = " or ".join(
+        k for k, found in (("NaN", bool(torch.isnan(X).any())), ("infinite", bool(torch.isinf(X).any()))) if found
+    )
+    raise ValueError(
+        f"{name} holds {kinds} values in {len(rows)} row(s): row(s) {rows_text(rows)}. A network cannot learn "
+        f"from or predict for them. Drop those rows or fill the missing values first "
+        f"(e.g. X = torch.nan_to_num(X) if 0 is a sensible value)."
+    )
+
+
+def warn(message: str, category: type[Warning] = UserWarning) -> None:
+    """``warnings.warn`` pointing at the user's line: the first caller outside the dsml package."""
+    frame, level = sys._getframe(1), 2  # stacklevel 1 would be this function
+    while frame is not None and frame.f_globals.get("__name__", "").split(".")[0] == "dsml":
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, category, stacklevel=level)

@@ -9,13 +9,21 @@ code are both easy to find.
 from __future__ import annotations
 
 from dsml import scoring
-from dsml.data import datasets, folders, images, sequences, text
-from dsml.inside import descent, inspection
+from dsml.data import datasets, folders, images, sequences, shipped, splits, text, toy
+from dsml.inside import activations, confused, descent, gradients, heatmaps, landscape, maps, mistakes, summary, units
 from dsml.inside import embed as features
+from dsml.inside import filters as conv_filters
 from dsml.models import pretrained as backbones
+from dsml.plots import cnn as plots_cnn
+from dsml.plots import confused as plots_confused
+from dsml.plots import gradients as plots_gradients
+from dsml.plots import health
 from dsml.plots import images as plots
 from dsml.plots import inside as plots_inside
-from dsml.train import checkpoints, finetune
+from dsml.plots import landscape as plots_landscape
+from dsml.plots import lr as plots_lr
+from dsml.plots import maps as plots_maps
+from dsml.train import checkpoints, evaluation, finetune, lr_finder, seeding
 from dsml.train import loop as training
 
 
@@ -38,34 +46,123 @@ class DSTorch:
     embedding_matrix = staticmethod(text.embedding_matrix)
     load_sequences = staticmethod(sequences.load_sequences)
     train = staticmethod(training.train)
-    evaluate = staticmethod(training.evaluate)
+    evaluate = staticmethod(evaluation.evaluate)
     save = staticmethod(checkpoints.save)
     load = staticmethod(checkpoints.load)
+    # Checkpoints that rebuild dsml's own networks (issue 14: `score`/`predict` need only --weights)
+    load_model = staticmethod(checkpoints.load_model)
 
     @staticmethod
-    def score_image(model, X, y, cn=None, batch_size: int = scoring.EVAL_BATCH_SIZE) -> float:
-        """Accuracy of ``model`` on images ``X`` with labels ``y`` (see ``scoring.score``)."""
+    def score_image(model, X, y=None, cn=None, batch_size: int = scoring.EVAL_BATCH_SIZE) -> float:
+        """Accuracy of ``model`` on images ``X`` with labels ``y``, as in the book.
+
+        Runs in batches under ``torch.inference_mode`` (memory stays flat)
+        on the model's device; float targets give the root-mean-square error.
+
+        Args:
+            model: a trained network.
+            X: images from ``load_image`` (flat or ``(N, C, H, W)``), or a
+                ``Dataset`` from ``image_dataset`` (then ``y=None``).
+            y: int64 class codes, one per row of ``X``.
+            cn: the class names; checks the model has an output per class.
+            batch_size: rows per forward pass.
+
+        Returns:
+            The fraction of rows predicted correctly, as a Python float.
+
+        Example:
+            >>> DSTorch.score_image(model, X_test, y_test, cn)
+            0.888
+        """
         return scoring.score(model, X, y, cn, batch_size)
 
     @staticmethod
-    def score_text(model, X, y, batch_size: int = scoring.EVAL_BATCH_SIZE) -> float:
-        """Accuracy of ``model`` on token ids ``X`` with labels ``y`` (see ``scoring.score``)."""
+    def score_text(model, X, y=None, batch_size: int = scoring.EVAL_BATCH_SIZE) -> float:
+        """Accuracy of ``model`` on texts ``X`` (token ids from ``load_text``) with labels ``y``, as in the book.
+
+        Args:
+            model: a trained text network (e.g. ``TextCNN``, ``TextRNN``).
+            X: int64 token ids ``(N, max_length)`` from ``load_text``.
+            y: int64 class codes, one per row of ``X``.
+            batch_size: rows per forward pass.
+
+        Returns:
+            The fraction of texts predicted correctly, as a Python float.
+
+        Example:
+            >>> DSTorch.score_text(model, X_test, y_test)
+            0.66
+        """
         return scoring.score(model, X, y, None, batch_size)
+
+    @staticmethod
+    def score_sequences(model, X, y=None, cn=None, batch_size: int = scoring.EVAL_BATCH_SIZE) -> float:
+        """Accuracy of ``model`` on sequences ``X`` (from ``load_sequences``) with labels ``y``.
+
+        The same computation as ``score_image`` and ``score_text``, named for
+        sequences: float tensors ``(N, T, F)``, padded at the end with NaN.
+
+        Args:
+            model: a trained sequence network (e.g. ``SequenceRNN``).
+            X: float sequences ``(N, T, F)`` from ``load_sequences``.
+            y: int64 class codes, one per sequence.
+            cn: the class names; checks the model has an output per class.
+            batch_size: sequences per forward pass.
+
+        Returns:
+            The fraction of sequences predicted correctly, as a Python float.
+
+        Example:
+            >>> X, X_train, X_test, y, y_train, y_test, cn = DSTorch.load_sequences(DSTorch.dataset("italypowerdemand"))
+            >>> DSTorch.score_sequences(model, X_test, y_test, cn)
+            0.96
+        """
+        return scoring.score(model, X, y, cn, batch_size)
 
     predict = staticmethod(scoring.predict)
     predict_proba = staticmethod(scoring.predict_proba)
     confusion_table = staticmethod(scoring.confusion_table)
 
     # Looking inside: layers, hidden units, activations, mistakes, descent paths
-    summary = staticmethod(inspection.summary)
-    hidden_units = staticmethod(inspection.hidden_units)
+    summary = staticmethod(summary.summary)
+    hidden_units = staticmethod(units.hidden_units)
     plot_hidden_units = staticmethod(plots_inside.plot_hidden_units)
-    activations = staticmethod(inspection.activations)
+    activations = staticmethod(activations.activations)
     plot_activations = staticmethod(plots_inside.plot_activations)
-    misclassified = staticmethod(inspection.misclassified)
+    misclassified = staticmethod(mistakes.misclassified)
     plot_misclassified = staticmethod(plots_inside.plot_misclassified)
     gradient_descent = staticmethod(descent.gradient_descent)
     plot_gradient_descent = staticmethod(plots_inside.plot_gradient_descent)
+    plot_layers = staticmethod(health.plot_layers)
+
+    # Looking inside (issue 9): the learning rate, gradients through time, what a CNN sees,
+    # hidden units as 2-D maps, flat and sharp minima, the most confused classes
+    find_lr = staticmethod(lr_finder.find_lr)
+    suggest_lr = staticmethod(lr_finder.suggest_lr)
+    plot_lr_find = staticmethod(plots_lr.plot_lr_find)
+    sequence_gradients = staticmethod(gradients.sequence_gradients)
+    plot_sequence_gradients = staticmethod(plots_gradients.plot_sequence_gradients)
+    filters = staticmethod(conv_filters.filters)
+    plot_filters = staticmethod(plots_cnn.plot_filters)
+    feature_maps = staticmethod(conv_filters.feature_maps)
+    plot_feature_maps = staticmethod(plots_cnn.plot_feature_maps)
+    grad_cam = staticmethod(heatmaps.grad_cam)
+    saliency = staticmethod(heatmaps.saliency)
+    plot_heatmaps = staticmethod(plots_cnn.plot_heatmaps)
+    toy_data = staticmethod(toy.toy_data)
+    load_points = staticmethod(toy.load_points)
+    decision_grid = staticmethod(maps.decision_grid)
+    plot_decision_boundary = staticmethod(plots_maps.plot_decision_boundary)
+    hidden_maps = staticmethod(maps.hidden_maps)
+    plot_hidden_maps = staticmethod(plots_maps.plot_hidden_maps)
+    latent_points = staticmethod(maps.latent_points)
+    plot_latent_boundary = staticmethod(plots_maps.plot_latent_boundary)
+    loss_landscape = staticmethod(landscape.loss_landscape)
+    plot_loss_landscape = staticmethod(plots_landscape.plot_loss_landscape)
+    loss_interpolation = staticmethod(landscape.loss_interpolation)
+    plot_loss_interpolation = staticmethod(plots_landscape.plot_loss_interpolation)
+    most_confused = staticmethod(confused.most_confused)
+    plot_most_confused = staticmethod(plots_confused.plot_most_confused)
 
     # Transfer learning: pretrained backbones, freezing, two-stage fine-tuning, features as a table
     pretrained = staticmethod(backbones.pretrained)
@@ -76,9 +173,68 @@ class DSTorch:
     linear_probe = staticmethod(features.linear_probe)
 
     @staticmethod
-    def confusion_matrix(model, X, y, cn=None, batch_size: int = scoring.EVAL_BATCH_SIZE):
-        """A confusion-matrix figure of true vs predicted class names (plotnine).
+    def confusion_matrix(model, X, y=None, cn=None, batch_size: int = scoring.EVAL_BATCH_SIZE):
+        """A confusion-matrix figure: true class down, predicted class across, as in the book.
 
-        The numbers behind it: ``DSTorch.confusion_table(model, X, y, cn)``.
+        Each cell shows its count; its shade is the share of the true class
+        (the row), so a dark diagonal means few mistakes whatever the class sizes.
+
+        Args:
+            model, X, y, cn: as for ``score_image`` (images, texts or sequences).
+            batch_size: rows per forward pass.
+
+        Returns:
+            A plotnine figure; a notebook shows it, a script saves it with
+            ``.save("confusion.png")``. The numbers behind it:
+            ``DSTorch.confusion_table(model, X, y, cn)``.
+
+        Example:
+            >>> DSTorch.confusion_matrix(model, X_test, y_test, cn)
         """
         return plots.plot_confusion(scoring.confusion_table(model, X, y, cn, batch_size))
+
+    # The first hour: shipped data from any folder, one seed for everything, public names for notebooks
+    dataset = staticmethod(shipped.dataset)
+    datasets = staticmethod(shipped.datasets)  # from here on, "datasets" in this class body is this, not the module
+    data_path = staticmethod(shipped.data_path)
+    seed = staticmethod(seeding.seed_everything)
+    stratified_split = staticmethod(splits.stratified_split)
+
+    @staticmethod
+    def gradient_descent_paths(f=None, x0: float = -2.0, steps: int = 30):
+        """The five descent paths of chapter 13 §13.5 in one table, for ``plot_gradient_descent``.
+
+        Newton's method; gradient descent with a small (0.05) and a large
+        (1.8) learning rate; momentum 0.7; and too much momentum (0.95), which
+        carries the point over the hill into the other minimum near x = 0.87.
+
+        Args:
+            f: the curve, built from torch operations; default the chapter-style
+                curve with minima at x = -0.6 and near 0.87 (the settings suit it).
+            x0: the starting point.
+            steps: updates per path (Newton's method stops after 8).
+
+        Returns:
+            A DataFrame with ``step``, ``x``, ``fx``, ``dfx`` and ``path`` (the
+            path's name), one row per point; ``gradient_descent`` makes one path.
+
+        Example:
+            >>> DSTorch.plot_gradient_descent(DSTorch.gradient_descent_paths(steps=30))
+        """
+        return descent.chapter_paths(f, x0, steps)
+
+    @staticmethod
+    def load_classes(path):
+        """The class names saved with the weights by ``DSTorch.save(model, path, cn)``.
+
+        Args:
+            path: a file written by ``DSTorch.save`` (or a training checkpoint).
+
+        Returns:
+            The class names as a list, or ``None`` when none were saved.
+
+        Example:
+            >>> model = DSTorch.load(DenseNet(), "dense.pt")
+            >>> cn = DSTorch.load_classes("dense.pt")
+        """
+        return checkpoints.load_classes(path)

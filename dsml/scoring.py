@@ -12,9 +12,10 @@ import polars as pl
 import torch
 from torch import nn
 
-from dsml._checks import require_enough_outputs, require_labels, require_same_length
-from dsml.train.batches import batches, is_dataset
-from dsml.train.evaluation import EVAL_BATCH_SIZE, eval_mode, forward, model_device, predicted_codes, probabilities
+from dsml._checks import require_enough_outputs, require_labels
+from dsml.train.batches import is_dataset
+from dsml.train.evaluation import EVAL_BATCH_SIZE, iter_outputs
+from dsml.train.losses import predicted_codes, probabilities, resolve_loss
 
 
 def collect_outputs(
@@ -22,22 +23,32 @@ def collect_outputs(
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Run ``model`` over ``X`` in batches; return CPU outputs ``(N, K)`` and targets.
 
-    ``X`` is a tensor (with ``y`` a tensor or ``None``) or a ``Dataset`` of
-    ``(x, y)`` pairs. The model is put in eval mode and restored after.
+    ``X`` is a tensor (with ``y`` a tensor or ``None``) or a ``Dataset`` of ``(x, y)`` pairs, which
+    carries its own labels. The model is put in eval mode and restored after.
+
+    Raises:
+        ValueError: ``X`` has no rows, holds NaN values, or the model gives NaN outputs.
     """
-    if not is_dataset(X) and y is not None:
-        require_same_length(X, y)
-    device = model_device(model)
+    if is_dataset(X) and y is not None:
+        raise TypeError(
+            "X is a Dataset, which carries its own labels, so leave y out (or pass None). Give the class names by "
+            "name, e.g. DSTorch.score_image(model, test_ds, cn=cn)."
+        )
     outs, targets = [], []
-    with eval_mode(model), torch.inference_mode():
-        for xb, yb in batches(X, y, batch_size, device=device):
-            out = forward(model, xb)
-            outs.append(out.float().reshape(len(xb), -1).cpu())
-            if yb is not None:
-                targets.append(yb.cpu())
+    for batch in iter_outputs(model, X, y, batch_size):
+        outs.append(batch.outputs.float().reshape(len(batch.outputs), -1).cpu())
+        if batch.targets is not None:
+            targets.append(batch.targets.cpu())
     if not outs:
         raise ValueError("X has no rows, so there is nothing to score.")
-    return torch.cat(outs), (torch.cat(targets) if targets else None)
+    outputs = torch.cat(outs)
+    bad = (~torch.isfinite(outputs)).any(dim=1).nonzero().reshape(-1).tolist()
+    if bad:
+        raise ValueError(
+            f"the model gives NaN or infinite outputs for {len(bad)} row(s) (e.g. row {bad[0]}), so it cannot be "
+            "scored: its weights are probably not finite (did training stop because the loss became NaN?)."
+        )
+    return outputs, (torch.cat(targets) if targets else None)
 
 
 def _num_classes(outputs: torch.Tensor) -> int:
@@ -49,14 +60,13 @@ def score(model: nn.Module, X, y=None, cn=None, batch_size: int = EVAL_BATCH_SIZ
 
     Args:
         model: a trained network.
-        X: inputs as returned by ``load_image``/``load_text``, or a ``Dataset``.
-        y: int64 class codes (float targets for regression); ``None`` for a Dataset.
+        X: inputs as returned by ``load_image``/``load_text``/``load_sequences``, or a ``Dataset``.
+        y: int64 class codes (float targets for regression); leave out for a Dataset.
         cn: the class names; used to check the model has an output per class.
         batch_size: rows per forward pass.
 
     Returns:
-        The fraction of rows predicted correctly, as a Python float
-        (for float targets, the RMSE).
+        The fraction of rows predicted correctly, as a Python float (for float targets, the RMSE).
 
     Example:
         >>> score(model, X_test, y_test, cn)
@@ -65,12 +75,13 @@ def score(model: nn.Module, X, y=None, cn=None, batch_size: int = EVAL_BATCH_SIZ
     outputs, y = collect_outputs(model, X, y, batch_size)
     if y is None:
         raise ValueError("score needs the true labels y (or a Dataset that yields them).")
-    if y.dtype.is_floating_point:
-        return float(torch.sqrt(torch.mean((outputs.reshape(y.shape) - y) ** 2)))
-    y = require_labels(y)
-    if cn is not None:
-        require_enough_outputs(_num_classes(outputs), len(cn))
-    return float((predicted_codes(outputs) == y).double().mean())
+    if not y.dtype.is_floating_point:
+        y = require_labels(y)
+        if cn is not None:
+            require_enough_outputs(_num_classes(outputs), len(cn))
+    loss = resolve_loss(None, y, outputs.shape[1])
+    metrics = loss.metrics(0.0, float(loss.tally(outputs, y)), len(y))
+    return metrics["accuracy" if loss.classifies else "rmse"]
 
 
 def check_codes(codes: torch.Tensor, k: int, what: str) -> None:

@@ -78,6 +78,7 @@ def test_the_books_cnn_workflow_reaches_0_90_on_mnist(mnist, network):
     assert accuracy >= 0.90, accuracy
 
 
+@pytest.mark.slow
 def test_fashion_mnist_loads_and_a_cnn_beats_the_majority_in_two_epochs():
     fashion = pl.read_csv("data/fashionmnist_10000.csv")
     X, X_train, X_test, y, y_train, y_test, cn = DSTorch.load_image(fashion, scale=True)

@@ -9,7 +9,10 @@ import torch
 from torch import nn
 
 from dsml import DenseNet, DSTorch, SimpleCNN
-from dsml.inside.inspection import activations, hidden_units, misclassified, summary
+from dsml.inside.activations import activations
+from dsml.inside.mistakes import misclassified
+from dsml.inside.summary import summary
+from dsml.inside.units import hidden_units
 from dsml.plots.inside import plot_activations, plot_hidden_units, plot_misclassified
 
 
@@ -147,7 +150,7 @@ def test_hidden_units_say_what_does_not_fit():
         hidden_units(DenseNet(), (32, 32))
     with pytest.raises(TypeError, match="is a ReLU"):
         hidden_units(DenseNet(), layer="net.1")
-    with pytest.raises(ValueError, match="has no nn.Linear"):
+    with pytest.raises(ValueError, match="has no Linear layer, so it has no dense hidden units"):
         hidden_units(nn.Sequential(nn.ReLU()))
 
 

@@ -110,7 +110,6 @@ def long_functions(path: Path) -> list[str]:
     return out
 
 
-@pytest.mark.xfail(reason="temporary: dsml.train.loop is being split (issue 8)", strict=False)
 def test_modules_stay_small():
     big = [
         f"{module_name(p)} ({n} lines)" for p in SOURCES if (n := len(p.read_text().splitlines())) > MAX_MODULE_LINES
@@ -118,7 +117,6 @@ def test_modules_stay_small():
     assert not big, f"modules over {MAX_MODULE_LINES} lines (split them by concept): {big}"
 
 
-@pytest.mark.xfail(reason="temporary: dsml.train.loop is being split (issue 8)", strict=False)
 def test_function_bodies_fit_on_a_screen():
     long = [f for p in SOURCES for f in long_functions(p)]
     assert not long, f"function bodies over {MAX_FUNCTION_LINES} lines (not counting docstrings): {long}"

@@ -101,6 +101,62 @@ def test_missing_columns_are_named(steps):
         load_sequences(steps.rename({"f0": "a", "f1": "b"}))
 
 
+def with_nan(steps, row, column="f0"):
+    return steps.with_columns(
+        pl.when(pl.int_range(pl.len()) == row).then(float("nan")).otherwise(pl.col(column)).alias(column)
+    )
+
+
+def test_a_nan_feature_is_an_error_naming_its_rows(steps):
+    # Row 0 is the last step of series 'b' (step 2): kept as NaN it would read as padding there.
+    df = with_nan(with_nan(steps, 0), 0, "f1")
+    with pytest.raises(
+        ValueError,
+        match=r"^column 'f0' has 1 NaN value\(s\), at row\(s\) 0; NaN also marks the padding after a series, so a "
+        r"step of NaN at its end would vanish\. .*nan='zero' \(NaN becomes 0\) or nan='keep'\.$",
+    ):
+        load_sequences(df)
+
+
+def test_nan_zero_keeps_a_trailing_nan_step_as_a_step(steps):
+    df = with_nan(with_nan(steps, 0), 0, "f1")  # series 'b', step 2: every feature NaN
+    X = load_sequences(df, nan="zero")[0]
+    assert X[0].tolist() == [[1.0, -1.0], [2.0, -2.0], [0.0, 0.0]]  # still 3 steps long
+    lengths = (~torch.isnan(X).all(dim=2)).sum(dim=1)
+    assert lengths.tolist() == [3, 2, 1]
+
+
+def test_nan_keep_leaves_nan_and_the_trailing_step_reads_as_padding(steps):
+    df = with_nan(with_nan(steps, 0), 0, "f1")
+    X = load_sequences(df, nan="keep")[0]
+    assert torch.isnan(X[0, 2]).all() and X[0, :2].tolist() == [[1.0, -1.0], [2.0, -2.0]]
+    lengths = (~torch.isnan(X).all(dim=2)).sum(dim=1)
+    assert lengths.tolist() == [2, 2, 1]  # the documented cost of "keep": series 'b' now reads as 2 steps
+    X = load_sequences(with_nan(steps, 4), nan="keep")[0]  # a lone NaN in the middle stays NaN
+    assert math.isnan(X[1, 0, 0]) and X[1, 0, 1] == -10.0
+
+
+def test_infinite_features_and_bad_nan_policies_are_refused(steps):
+    df = steps.with_columns(f1=pl.when(pl.col("step") == 0).then(float("inf")).otherwise(pl.col("f1")))
+    with pytest.raises(ValueError, match=r"^column 'f1' has 2 infinite value\(s\), at row\(s\) 1, 4\. "):
+        load_sequences(df, nan="keep")
+    with pytest.raises(ValueError, match=r"nan should be one of 'error', 'keep', 'zero'\. Got 'drop'\."):
+        load_sequences(steps, nan="drop")
+    with pytest.raises(TypeError, match=r"max_length \(steps per series\) should be a whole number\. Got 2\.0"):
+        load_sequences(steps, max_length=2.0)
+
+
+def test_sequence_labels_follow_the_shared_rules(steps):
+    df = steps.with_columns(label=pl.when(pl.col("id") == "a").then(pl.lit("x ")).otherwise(pl.col("label")))
+    with pytest.raises(ValueError, match=r"'x' and 'x ' \(with spaces at row\(s\) 2, 4\)"):
+        load_sequences(df)
+    df = steps.with_columns(label=pl.when(pl.col("id") == "c").then(float("nan")).otherwise(1.0))
+    with pytest.raises(
+        ValueError, match=r"1 row\(s\) have NaN \(not a number\) as their label in column 'label': row\(s\) 5\."
+    ):
+        load_sequences(df)
+
+
 # --- the shipped JapaneseVowels table -----------------------------------------------------------
 
 

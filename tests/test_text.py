@@ -142,6 +142,63 @@ def test_class_order_appearance(reviews):
         load_text(reviews, None, TOKENS, c.label, class_order="random")
 
 
+@pytest.mark.parametrize("policy", ["pad", "unk", "keep"])
+def test_every_policy_but_drop_maps_unknown_tokens_to_pad_idx_for_gensim(reviews, policy):
+    # The book's rule for a gensim model: "drop" skips unknown tokens, any other policy maps them to pad_idx.
+    w2v = fake_word2vec(["bad", "good", "film", "plot"])
+    X = load_text(reviews, w2v, TOKENS, c.label, max_length=3, pad_idx=4, unknown_policy=policy)[0]
+    assert X[4].tolist() == [4, 1, 4]  # "zebra good": zebra -> pad_idx
+    assert load_text(reviews, w2v, TOKENS, c.label, max_length=3, pad_idx=4)[0][4].tolist() == [1, 4, 4]
+
+
+def test_keep_is_unk_for_a_vocabulary(reviews):
+    vocab = build_vocabulary(reviews, TOKENS)
+    keep = load_text(reviews, vocab, TOKENS, c.label, max_length=3, unknown_policy="keep")[0]
+    unk = load_text(reviews, vocab, TOKENS, c.label, max_length=3, unknown_policy="unk")[0]
+    assert torch.equal(keep, unk) and keep[4].tolist() == [1, 3, 0]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        (
+            {"unknown_policy": "skip"},
+            ValueError,
+            r"unknown_policy should be one of 'drop', 'unk', 'keep', 'pad'\. Got 'skip'\.",
+        ),
+        ({"unknown_policy": "Drop"}, ValueError, r"Got 'Drop'\. Did you mean 'drop'\?"),
+        ({"unknown_policy": None}, TypeError, r"unknown_policy should be one of .* Got None \(NoneType\)\."),
+        (
+            {"class_order": "sorted "},
+            ValueError,
+            r"class_order should be one of 'sorted', 'appearance'\. Got 'sorted '\. Did you mean 'sorted'\?",
+        ),
+        ({"class_order": 1}, TypeError, r"class_order should be one of 'sorted', 'appearance'\. Got 1 \(int\)\."),
+    ],
+)
+def test_unknown_policy_and_class_order_are_checked_choices(reviews, kwargs, error, message):
+    with pytest.raises(error, match=message):
+        load_text(reviews, None, TOKENS, c.label, **kwargs)
+
+
+def test_labels_follow_the_shared_rules(reviews):
+    spaced = reviews.with_columns(label=pl.Series(["pos", "neg", "pos ", "neg", "pos", "neg"]))
+    with pytest.raises(
+        ValueError, match=r"column 'label' has labels that differ only in spaces.*'pos' and 'pos '.*row\(s\) 2\)"
+    ):
+        load_text(spaced, None, TOKENS, c.label)
+    nan = reviews.with_columns(label=pl.Series([0.0, 1.0, float("nan"), 1.0, 0.0, 1.0]))
+    with pytest.raises(
+        ValueError, match=r"1 row\(s\) have NaN \(not a number\) as their label in column 'label': row\(s\) 2\."
+    ):
+        load_text(nan, None, TOKENS, c.label)
+    mixed = pl.when(c.id == 2).then(None).otherwise(c.label)  # a label computed from two columns
+    with pytest.raises(
+        ValueError, match=r"1 row\(s\) have no label \(null in label_expr \(from '(id|label)', '(id|label)'\)\)"
+    ):
+        load_text(reviews, None, TOKENS, mixed)
+
+
 def test_column_names_work_as_expressions(reviews):
     by_expr = load_text(reviews, None, TOKENS, c.label, max_length=4)
     by_name = load_text(reviews, None, "text", "label", max_length=4)  # a text column: the book's tokeniser
@@ -170,7 +227,7 @@ def test_missing_label_column_is_named_with_the_columns(reviews):
 
 def test_null_label_names_the_rows(reviews):
     df = reviews.with_columns(label=pl.when(pl.col("id") == 2).then(None).otherwise(pl.col("label")))
-    with pytest.raises(ValueError, match=r"1 row\(s\) have no label \(null\): row\(s\) 2"):
+    with pytest.raises(ValueError, match=r"1 row\(s\) have no label \(null in column 'label'\): row\(s\) 2\."):
         load_text(df, None, TOKENS, c.label)
 
 

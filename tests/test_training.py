@@ -14,6 +14,7 @@ from torch import nn, optim
 from torch.nn import functional as F
 
 from dsml import DenseNet, DSTorch, SimpleCNN
+from dsml.train.callbacks import Callback
 
 
 @pytest.fixture
@@ -196,7 +197,7 @@ def test_valid_fraction_is_stratified_and_disjoint(blobs):
 
 
 def test_valid_fraction_never_trains_on_validation_rows(blobs, monkeypatch):
-    import dsml.train.loop as training
+    from dsml.data.splits import stratified_split
 
     X, y, _, _ = blobs
     X = torch.cat([X, torch.arange(len(X)).float()[:, None]], dim=1)  # the last column is the row number
@@ -212,7 +213,7 @@ def test_valid_fraction_never_trains_on_validation_rows(blobs, monkeypatch):
                 seen.update(int(v) for v in x[:, -1])
             return self.net(x[:, :4])
 
-    valid_rows = set(training.stratified_split(y, 0.25, seed=2)[1].tolist())
+    valid_rows = set(stratified_split(y, 0.25, seed=2)[1].tolist())
     model = Spy()
     DSTorch.train(model, optim.Adam(model.parameters()), X, y, num_epochs=2, valid_fraction=0.25, seed=2, verbose=False)
     assert seen and seen.isdisjoint(valid_rows) and len(seen) == 90
@@ -355,6 +356,31 @@ def test_a_progress_bar_on_request(blobs, capsys):
     assert len(captured.out.splitlines()) == 2
 
 
+def test_a_notebook_without_ipywidgets_gets_a_text_bar_and_a_hint(blobs, capsys, monkeypatch):
+    """tqdm.auto picks the widget bar in Jupyter; without ipywidgets that bar is stuck at 0%."""
+    import builtins
+    import sys
+
+    import tqdm.auto
+    import tqdm.notebook
+
+    monkeypatch.setattr(tqdm.auto, "tqdm", tqdm.notebook.tqdm)  # what tqdm.auto gives inside a kernel
+    monkeypatch.delitem(sys.modules, "ipywidgets", raising=False)
+    real_import = builtins.__import__
+
+    def no_widgets(name, *args, **kwargs):
+        if name == "ipywidgets":
+            raise ImportError("No module named 'ipywidgets'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_widgets)
+    model = small_net()
+    with pytest.warns(UserWarning, match=r"progress bars in Jupyter need the ipywidgets package.*text progress bar"):
+        DSTorch.train(model, optim.Adam(model.parameters()), blobs[0], blobs[1], num_epochs=1, progress=True)
+    err = capsys.readouterr().err
+    assert "Epoch 1/1" in err and "batch" in err  # the text bar drew
+
+
 def test_save_and_load_round_trip(blobs, tmp_path):
     X, y, _, _ = blobs
     model = small_net()
@@ -418,16 +444,52 @@ def test_chapter_13_reaches_the_books_accuracy(mnist, capsys):
     assert DSTorch.score_image(model, X_test, y_test, cn) >= 0.80
 
 
-def test_tensors_that_fit_go_to_the_gpu_once():
-    from dsml.train.device import fits_on_device, move_if_fits
+def test_the_move_decision_uses_half_the_free_gpu_memory():
+    from dsml.train.device import fits_on_device
 
     cpu, gpu = torch.device("cpu"), torch.device("cuda")
-    X, y = torch.zeros(100, 10), torch.zeros(100, dtype=torch.long)  # 4,000 + 800 bytes
     assert fits_on_device(4800, gpu, free_bytes=10_000)
     assert not fits_on_device(4800, gpu, free_bytes=9_000)  # more than half the free memory
-    assert not fits_on_device(1, cpu, free_bytes=10**9)
-    assert move_if_fits([X, y, None], cpu, free_bytes=10**9)[0] is X
-    assert move_if_fits([X, y, None], gpu, free_bytes=9_000)[0] is X  # too big: batches are copied instead
+    assert not fits_on_device(1, cpu, free_bytes=10**9)  # the CPU: nothing to move
+
+
+def test_tensors_that_fit_are_moved_to_the_device_once(monkeypatch):
+    """The decision is faked (no GPU here): tensors then move in one go, None stays None."""
+    from dsml.train import device as device_module
+
+    monkeypatch.setattr(device_module, "fits_on_device", lambda nbytes, device, free_bytes=None: True)
+    X, y = torch.zeros(100, 10), torch.zeros(100, dtype=torch.long)
+    moved = device_module.move_if_fits([X, y, None], torch.device("meta"))
+    assert [t.device.type for t in moved[:2]] == ["meta", "meta"] and moved[2] is None
+    assert moved[0].shape == X.shape and moved[1].dtype == torch.long
+    monkeypatch.setattr(device_module, "fits_on_device", lambda nbytes, device, free_bytes=None: False)
+    assert device_module.move_if_fits([X, y, None], torch.device("meta"))[0] is X  # too big: batches are copied
+
+
+def test_train_moves_its_tensors_once_and_copies_no_batch_after(blobs, monkeypatch):
+    from dsml.train import trainer as loop
+
+    X, y, Xv, yv = blobs
+    calls = []
+
+    def spy(tensors, device, free_bytes=None):
+        calls.append([None if t is None else tuple(t.shape) for t in tensors])
+        return tensors
+
+    monkeypatch.setattr(loop, "move_if_fits", spy)
+    model = small_net()
+    DSTorch.train(model, optim.Adam(model.parameters()), X, y, num_epochs=3, X_valid=Xv, y_valid=yv, verbose=False)
+    assert calls == [[(120, 4), (120,), (60, 4), (60,)]]  # once per train call, not per epoch or batch
+
+
+def test_cpu_batches_for_a_gpu_are_gathered_into_pinned_memory():
+    """Pinning is decided from the devices; the decision is checked here, the copy itself on a GPU (test_cuda)."""
+    from dsml.train.batches import TensorBatches
+
+    X, y = torch.zeros(10, 3), torch.zeros(10, dtype=torch.long)
+    assert TensorBatches(X, y, 4, device=torch.device("cuda"))._pin
+    assert not TensorBatches(X, y, 4, device=torch.device("cpu"))._pin
+    assert not TensorBatches(X.to("meta"), y.to("meta"), 4, device=torch.device("meta"))._pin
 
 
 @pytest.mark.cuda
@@ -468,7 +530,7 @@ def test_a_dataset_with_codes_beyond_the_outputs(blobs):
 
     X, y, _, _ = blobs
     model = small_net(outputs=2)
-    with pytest.raises(ValueError, match="class code 2, but the model gives only 2 outputs"):
+    with pytest.raises(ValueError, match="class code 2, but the model gives outputs for codes 0 to 1 only"):
         DSTorch.train(model, optim.Adam(model.parameters()), TensorDataset(X, y), verbose=False)
 
 
@@ -486,36 +548,35 @@ def test_evaluate_a_binary_model(blobs):
 
 
 def test_resuming_keeps_the_best_epoch_and_patience(blobs, tmp_path, capsys):
-    X, y, Xv, yv = blobs
+    """A run stopped after epoch 2 and resumed with patience 3 stops after epoch 4, exactly where an uninterrupted
+    run stops, and ends with the best (epoch 1) weights, which only the checkpoint still holds."""
+    X, y, _, _ = blobs
+    X_valid, y_valid = X[:60], (y[:60] + 1) % 3  # labels the model is trained to get wrong: val_loss only rises
     path = tmp_path / "ckpt.pt"
+    weights = {}
+
+    class Keep(Callback):
+        def on_epoch_end(self, state, record):
+            weights[record["epoch"]] = {k: v.clone() for k, v in state.model.state_dict().items()}
+
+    def run(model, num_epochs, **kwargs):
+        return DSTorch.train(model, optim.Adam(model.parameters(), lr=0.05), X, y, num_epochs=num_epochs,
+                             X_valid=X_valid, y_valid=y_valid, seed=1, verbose=False, **kwargs)  # fmt: skip
+
+    torch.manual_seed(0)
+    whole = run(small_net(), 50, patience=3)
+    assert whole.stop_reason == "early_stopping" and whole.best_epoch == 1 and len(whole) == 4
+
+    torch.manual_seed(0)
+    first = run(small_net(), 2, checkpoint=path, callbacks=[Keep()])
+    assert first.best_epoch == 1 and len(first) == 2
     model = small_net()
-    first = DSTorch.train(
-        model,
-        optim.Adam(model.parameters(), lr=0.01),
-        X,
-        y,
-        num_epochs=4,
-        X_valid=Xv,
-        y_valid=yv,
-        checkpoint=path,
-        seed=1,
-        verbose=False,
-    )
-    model2 = small_net()
-    resumed = DSTorch.train(
-        model2,
-        optim.Adam(model2.parameters(), lr=0.01),
-        X,
-        y,
-        num_epochs=4,
-        X_valid=Xv,
-        y_valid=yv,
-        checkpoint=path,
-        resume=True,
-        seed=1,
-        verbose=False,
-    )
-    assert resumed.best_epoch == first.best_epoch
+    resumed = run(model, 50, patience=3, checkpoint=path, resume=True)
+    assert len(resumed) == 4 and resumed.stop_reason == "early_stopping"
+    assert resumed.best_epoch == 1
+    assert [r["epoch"] for r in resumed] == [1, 2, 3, 4]
+    for name, value in model.state_dict().items():
+        assert torch.equal(value, weights[1][name]), name  # the best weights came back from the checkpoint
 
 
 def test_resuming_from_another_network(blobs, tmp_path):

@@ -18,8 +18,9 @@ import polars as pl
 import torch
 from torch.utils.data import Dataset
 
-from dsml.data.decoding import _check_headers, decode, image_headers
-from dsml.data.images import encode_labels, image_table
+from dsml._checks import require_bool
+from dsml.data.decoding import check_headers, decode, image_headers, require_size
+from dsml.data.images import image_table
 
 
 class ImageDataset(Dataset):
@@ -33,7 +34,8 @@ class ImageDataset(Dataset):
     Attributes:
         classes: the class names (``cn``); ``targets``: the class code of each item.
         mode: ``"L"`` (greyscale, 1 channel) or ``"RGB"``; ``size``: ``(H, W)``
-            images are decoded at (``None``: each file's own size, left to the transform).
+            images are decoded at (``None``: each file's own size, left to the transform);
+            ``crop``: whether resizing keeps the aspect ratio (centre crop).
         transform: a callable (e.g. a torchvision ``v2`` transform) applied to
             the decoded uint8 tensor ``(C, H, W)`` before the float conversion.
 
@@ -53,6 +55,7 @@ class ImageDataset(Dataset):
         *,
         mode: str,
         size: tuple[int, int] | None,
+        crop: bool = False,
         scale: bool = False,
         flatten: bool = False,
         transform: Callable | None = None,
@@ -62,7 +65,7 @@ class ImageDataset(Dataset):
         self.rows = np.asarray(rows, dtype=np.int64)  # the table row of each item, for error messages
         self.targets = torch.as_tensor(codes, dtype=torch.int64)
         self.classes = classes
-        self.mode, self.size = mode, size
+        self.mode, self.size, self.crop = mode, size, crop
         self.scale, self.flatten = scale, flatten
         self.transform = transform
         self.split = split
@@ -76,7 +79,7 @@ class ImageDataset(Dataset):
         if not -n <= i < n:
             raise IndexError(f"item {i} is out of range: this dataset has {n} images.")
         i %= n
-        pixels = decode(str(self.paths[i]), int(self.rows[i]), self.mode, self.size)
+        pixels = decode(str(self.paths[i]), int(self.rows[i]), self.mode, self.size, self.crop)
         if not pixels.flags.writeable:  # torch wants memory it may write
             pixels = pixels.copy()
         x = torch.from_numpy(pixels).permute(2, 0, 1)  # (H, W, C) -> (C, H, W) uint8
@@ -100,6 +103,7 @@ class ImageDataset(Dataset):
         channels = 3 if self.mode == "RGB" else 1
         kind = "colour" if self.mode == "RGB" else "greyscale"
         size = f"{self.size[0]}x{self.size[1]} (H x W)" if self.size else "each file's own (the transform sizes them)"
+        size += ", aspect ratio kept (centre crop)" if self.crop else ""
         lines = [
             f"{type(self).__name__}" + (f" ({self.split})" if self.split else ""),
             f"    Number of images: {len(self)}",
@@ -123,20 +127,27 @@ def image_dataset(
     size: tuple[int, int] | None = None,
     transform: Callable | None = None,
     *,
+    crop: bool = False,
     train_transform: Callable | None = None,
 ) -> tuple[ImageDataset, ImageDataset, np.ndarray]:
     """Lazy train and test datasets over a table of image files, like ``load_image`` without the memory.
 
     Every file's header is read once here (about 10 microseconds per small
-    PNG), to find the common mode and size and to report a missing or
-    unreadable file now rather than in the middle of an epoch.
+    PNG), to find the common mode and size and to report a missing,
+    unreadable or refused file now rather than in the middle of an epoch.
+    Files are read by the rules of ``load_image`` (formats, the pixel limit,
+    orientation, modes); a problem only the pixels show (a float image
+    outside 0..1, a file damaged after its header) is reported, with its row
+    and path, when the item is read.
 
     Args:
         df: one row per image, with a label, a file path and a train/test index.
         label_name, filepath, index: the columns, as in ``load_image``.
         scale: divide pixel values by 255.
         flatten: each item as one row of ``C*H*W`` values.
-        size: ``(H, W)`` to resize every image to when it is decoded.
+        size: ``(H, W)`` to resize every image to when it is decoded (bilinear).
+        crop: with ``size``, keep each image's aspect ratio: resize its short
+            side to fit, then cut the middle ``H x W`` out.
         transform: applied to every decoded image, a uint8 tensor ``(C, H, W)``,
             e.g. ``v2.Resize((64, 64))``. With a transform the files may
             differ in size (the transform should make them equal).
@@ -154,16 +165,15 @@ def image_dataset(
         ...               num_workers=2)
         >>> DSTorch.score_image(model, test_ds, None, cn)
     """
-    paths, train_mask, test_mask = image_table(df, label_name, filepath, index, "train_ds is")
-    if not paths:
-        raise ValueError("the table has no rows, so there are no images.")
+    size = require_size(size, crop)
+    scale, flatten = require_bool(scale, "scale"), require_bool(flatten, "flatten")
+    paths, codes, cn, train_mask, test_mask = image_table(df, label_name, filepath, index, "train_ds is")
     headers = image_headers(paths)
     sizes = [s for s, _ in headers]
     same_size = size is None and transform is None and train_transform is None
-    mode = _check_headers(paths, sizes, Counter(m for _, m in headers), same_size, stacklevel=2)
+    mode = check_headers(paths, sizes, Counter(m for _, m in headers), same_size, stacklevel=2)
     if size is None and len(set(sizes)) == 1:
         size = (sizes[0][1], sizes[0][0])
-    codes, cn = encode_labels(df[label_name])
 
     def part(mask: np.ndarray, split: str, split_transform) -> ImageDataset:
         rows = np.flatnonzero(mask)
@@ -174,6 +184,7 @@ def image_dataset(
             cn,
             mode=mode,
             size=size,
+            crop=crop,
             scale=scale,
             flatten=flatten,
             transform=split_transform,

@@ -18,10 +18,10 @@ import numpy as np
 import polars as pl
 import torch
 
-from dsml._checks import require_columns, require_no_nulls
-from dsml.data.decoding import read_images
-
-SPLITS = ("train", "test")
+from dsml._checks import require_bool, require_columns
+from dsml.data.decoding import require_size
+from dsml.data.parallel import read_images
+from dsml.data.tables import encode_labels, require_path_column, require_rows, split_masks
 
 
 def to_tensor(pixels: np.ndarray, *, scale: bool, flatten: bool) -> torch.Tensor:
@@ -32,55 +32,25 @@ def to_tensor(pixels: np.ndarray, *, scale: bool, flatten: bool) -> torch.Tensor
     return x.reshape(len(x), -1) if flatten else x
 
 
-def encode_labels(labels: pl.Series) -> tuple[torch.Tensor, np.ndarray]:
-    """Class codes (int64) into the sorted unique labels ``cn``."""
-    cn, codes = np.unique(labels.to_numpy(), return_inverse=True)
-    return torch.from_numpy(codes.astype(np.int64).reshape(-1)), cn
-
-
-def split_masks(df: pl.DataFrame, index: str, stacklevel: int = 3) -> tuple[np.ndarray, np.ndarray]:
-    """Boolean train/test row masks from the ``index`` column, checking its values.
-
-    A value that looks like a misspelt split (``"Train"``, ``" test"``) is an
-    error; any other value (``"valid"``, null) keeps its rows in ``X``/``y`` but
-    out of both splits, as in the book, with a warning that counts them.
-    """
-    values = df[index].cast(pl.Utf8, strict=False)
-    counts = values.value_counts(sort=True).rows()
-    odd = [(v, n) for v, n in counts if v not in SPLITS]
-    misspelt = [(v, n) for v, n in odd if v is not None and v.strip().lower() in SPLITS]
-    if misspelt:
-        listed = ", ".join(f"{v!r} ({n} rows)" for v, n in misspelt)
-        raise ValueError(
-            f"column {index!r} should hold 'train' or 'test' (lower case, no spaces); "
-            f"found {listed}. Fix it with pl.col({index!r}).str.strip_chars().str.to_lowercase()."
-        )
-    if odd:
-        listed = ", ".join(f"{v!r} ({n} rows)" for v, n in odd)
-        warnings.warn(
-            f"column {index!r} has values other than 'train' and 'test': {listed}. "
-            "Those rows are in X and y but in neither X_train nor X_test.",
-            stacklevel=stacklevel,
-        )
-    return (values == "train").fill_null(False).to_numpy(), (values == "test").fill_null(False).to_numpy()
-
-
 def image_table(
     df: pl.DataFrame, label_name: str, filepath: str, index: str, empty_train: str
-) -> tuple[list[str], np.ndarray, np.ndarray]:
-    """Check an image table; return its file paths and train/test row masks.
+) -> tuple[list[str], torch.Tensor, np.ndarray, np.ndarray, np.ndarray]:
+    """Check an image table; return its file paths, class codes and names, and train/test row masks.
 
-    Shared by ``load_image`` and ``datasets.image_dataset``: the columns
-    exist, labels and paths are not null, the index values are train/test
-    (warning otherwise, and when no row is for training).
+    Shared by ``load_image`` and ``datasets.image_dataset``, so both refuse
+    the same tables before any file is read: the columns exist, the table has
+    rows, the paths are text and not null, the labels follow the rules of
+    ``dsml.data.tables``, the index values are train/test (warning otherwise,
+    and when no row is for training).
     """
     require_columns(df, [label_name, filepath, index])
-    require_no_nulls(df, label_name)
-    require_no_nulls(df, filepath)
+    require_rows(df)
+    paths = require_path_column(df, filepath)
+    y, cn = encode_labels(df[label_name])
     train_mask, test_mask = split_masks(df, index, stacklevel=4)
     if not train_mask.any():
         warnings.warn(f"no row has {index} == 'train': {empty_train} empty.", stacklevel=3)
-    return [str(Path(p)) for p in df[filepath].cast(pl.Utf8).to_list()], train_mask, test_mask
+    return [str(Path(p)) for p in paths], y, cn, train_mask, test_mask
 
 
 def load_image(
@@ -91,8 +61,28 @@ def load_image(
     scale: bool = False,
     flatten: bool = False,
     size: tuple[int, int] | None = None,
+    *,
+    crop: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, np.ndarray]:
     """Load a table of image files into the book's seven objects.
+
+    How files are read (the same in ``image_dataset``):
+
+    - Formats: PNG, JPEG, WebP, BMP, GIF, TIFF; anything else (EPS, PDF,
+      HEIC, an HTML page saved as ``.png``) is refused by name, whatever the
+      file's extension. Animated GIF/PNG/WebP and multi-page TIFF are refused:
+      one picture per row.
+    - Size limit: a file whose header claims more than
+      ``PIL.Image.MAX_IMAGE_PIXELS`` pixels (89,478,485 unless changed;
+      ``None`` turns it off) is refused before decoding (a decompression bomb).
+    - Orientation: JPEG, WebP and TIFF photos are turned upright by their EXIF tag.
+    - Modes: greyscale (``1``, ``L``, grey palettes) gives 1 channel, the rest
+      3 (RGB; CMYK, YCbCr and colour palettes converted); transparent pixels
+      are composited onto black; 16-bit greyscale is rescaled to 0..255
+      (value / 257); float images must hold 0..1 and are multiplied by 255.
+      A table mixing greyscale and colour is read as RGB, with a warning.
+    - Labels: a null or NaN label, or two labels that differ only in spaces
+      at the start or end (``"cat"``, ``"cat "``), is an error naming the rows.
 
     Args:
         df: one row per image, with a label, a file path and a train/test index.
@@ -101,7 +91,11 @@ def load_image(
         index: column holding ``"train"`` or ``"test"``.
         scale: divide pixel values by 255 so they lie in [0, 1].
         flatten: return each image as one row of ``C*H*W`` values.
-        size: ``(H, W)`` to resize every image to; needed when sizes differ.
+        size: ``(H, W)`` to resize every image to (bilinear); needed when sizes
+            differ. A plain resize changes the aspect ratio of images that
+            have another shape.
+        crop: with ``size``, keep each image's aspect ratio: resize its short
+            side to fit, then cut the middle ``H x W`` out.
 
     Returns:
         ``X, X_train, X_test, y, y_train, y_test, cn``: float32 images
@@ -109,14 +103,21 @@ def load_image(
         the train and test rows; int64 class codes into ``cn``, the sorted
         unique labels.
 
+    Raises:
+        FileNotFoundError: a file is missing (row and path named).
+        ValueError: a file is unreadable or refused, sizes differ without
+            ``size``, or the table is empty or has bad labels (rows named).
+        TypeError: a column of the wrong type (e.g. file paths that are numbers).
+
     Example:
         >>> X, X_train, X_test, y, y_train, y_test, cn = load_image(mnist, scale=True, flatten=True)
         >>> X.shape
         torch.Size([1000, 784])
     """
-    paths, train_mask, test_mask = image_table(df, label_name, filepath, index, "X_train and y_train are")
-    X = to_tensor(read_images(paths, size), scale=scale, flatten=flatten)
-    y, cn = encode_labels(df[label_name])
+    size = require_size(size, crop)
+    scale, flatten = require_bool(scale, "scale"), require_bool(flatten, "flatten")
+    paths, y, cn, train_mask, test_mask = image_table(df, label_name, filepath, index, "X_train and y_train are")
+    X = to_tensor(read_images(paths, size, crop), scale=scale, flatten=flatten)
     train_rows = torch.from_numpy(np.flatnonzero(train_mask))
     test_rows = torch.from_numpy(np.flatnonzero(test_mask))
     return X, X[train_rows], X[test_rows], y, y[train_rows], y[test_rows], cn

@@ -6,6 +6,17 @@ feature columns (``f0``, ``f1``, ...), the series' ``label`` and ``index``
 stacks the series into one float32 tensor padded at the end with NaN, so
 each series' length travels inside the tensor and ``SequenceRNN`` reads it
 back without a separate lengths tensor.
+
+The padding rule: a series of ``n`` steps fills positions ``0..n-1``; the
+positions after it, up to the longest series (or ``max_length``), hold NaN
+in every feature. A reader (``SequenceRNN``) takes a series' length as one
+past its last step with at least one non-NaN feature. So a NaN in the table
+itself is ambiguous (a step whose features are all NaN at the end of its
+series would read as padding and silently vanish): by default it is an
+error naming the rows (``nan="error"``); ``nan="keep"`` keeps NaN values as
+they are (``SequenceRNN`` reads a lone NaN as 0, and NaN-only steps at the
+end as padding), and ``nan="zero"`` turns them into 0 so every step of the
+table stays a step. Infinite values are always an error.
 """
 
 from __future__ import annotations
@@ -16,9 +27,10 @@ import numpy as np
 import polars as pl
 import torch
 
-from dsml._checks import require_columns
-from dsml.data.images import encode_labels
-from dsml.data.text import train_test_rows
+from dsml._checks import require_choice, require_columns, require_int
+from dsml.data.tables import check_labels, encode_labels, rows_text, train_test_rows
+
+NAN_POLICIES = ("error", "keep", "zero")
 
 
 def _feature_columns(df: pl.DataFrame, features: Sequence[str] | None, reserved: set[str]) -> list[str]:
@@ -43,12 +55,11 @@ def _feature_columns(df: pl.DataFrame, features: Sequence[str] | None, reserved:
 def _check_rows(df: pl.DataFrame, id: str, step: str, features: list[str], per_series: list[str]) -> None:
     """Nulls; repeated (id, step) pairs; a label or index that changes within a series."""
     rows = df.with_row_index("_row")
-    for column in [id, step, *per_series[:1], *features]:
-        nulls = rows.filter(pl.col(column).is_null())["_row"]
-        if len(nulls):
-            shown = ", ".join(map(str, nulls.head(5).to_list()))
+    for column in [id, step, *features]:
+        nulls = rows.filter(pl.col(column).is_null())["_row"].to_list()
+        if nulls:
             raise ValueError(
-                f"column {column!r} has {len(nulls)} null value(s), at row(s) {shown}. "
+                f"column {column!r} has {len(nulls)} null value(s), at row(s) {rows_text(nulls)}. "
                 "Drop or fill them first (e.g. .fill_null(strategy='forward'))."
             )
     repeated = rows.filter(pl.struct(id, step).is_duplicated())
@@ -69,6 +80,27 @@ def _check_rows(df: pl.DataFrame, id: str, step: str, features: list[str], per_s
             )
 
 
+def _check_finite(df: pl.DataFrame, features: list[str], nan: str) -> None:
+    """Infinite feature values, and NaN ones unless ``nan`` says what to do with them (the padding rule)."""
+    for column in features:
+        if not df.schema[column].is_float():
+            continue
+        values = df[column]
+        infinite = values.is_infinite().arg_true().to_list()
+        if infinite:
+            raise ValueError(
+                f"column {column!r} has {len(infinite)} infinite value(s), at row(s) {rows_text(infinite)}. "
+                "Drop or fix them first."
+            )
+        nans = values.is_nan().arg_true().to_list()
+        if nans and nan == "error":
+            raise ValueError(
+                f"column {column!r} has {len(nans)} NaN value(s), at row(s) {rows_text(nans)}; NaN also marks the "
+                "padding after a series, so a step of NaN at its end would vanish. Fill or drop them first "
+                f"(e.g. pl.col({column!r}).fill_nan(0.0)), or pass nan='zero' (NaN becomes 0) or nan='keep'."
+            )
+
+
 def load_sequences(
     df: pl.DataFrame,
     id: str = "id",
@@ -79,6 +111,7 @@ def load_sequences(
     max_length: int | None = None,
     *,
     seed: int = 0,
+    nan: str = "error",
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, np.ndarray]:
     """Turn a long table of time steps into the book's seven objects, one row per series.
 
@@ -94,10 +127,15 @@ def load_sequences(
         max_length: steps per series (default: the longest); longer series
             keep their first ``max_length`` steps.
         seed: seeds the split when there is no ``index`` column.
+        nan: NaN feature values in the table: ``"error"`` (name their rows),
+            ``"keep"`` (left as NaN: ``SequenceRNN`` reads them as 0, and a
+            series' NaN-only steps at its end as padding, so it gets shorter),
+            or ``"zero"`` (made 0, so every step stays a step).
 
     Returns:
         ``X, X_train, X_test, y, y_train, y_test, cn``: float32 ``(N, T, F)``
-        sequences padded at the end with NaN, of every series and of the
+        sequences padded at the end with NaN (every feature NaN after a
+        series' last step; see the module docstring for the rule), of every series and of the
         train and test series; int64 class codes into ``cn``, the sorted labels.
         To line predictions up with the series, use
         ``df.unique(id, keep="first", maintain_order=True)``.
@@ -111,11 +149,13 @@ def load_sequences(
     require_columns(df, [id, step, label_name], what="the sequence table", hint="id=..., step=..., label_name=...")
     if len(df) == 0:
         raise ValueError("the sequence table has no rows.")
+    nan = require_choice(nan, "nan", NAN_POLICIES)
+    max_length = None if max_length is None else require_int(max_length, "max_length (steps per series)", min=1)
     has_index = index is not None and index in df.columns
     features = _feature_columns(df, features, {id, step, label_name, index})
+    check_labels(df[label_name])
     _check_rows(df, id, step, features, [label_name, *([index] if has_index else [])])
-    if max_length is not None and (not isinstance(max_length, int) or max_length < 1):
-        raise ValueError(f"max_length should be a whole number >= 1 (steps per series) or None. Got {max_length!r}.")
+    _check_finite(df, features, nan)
 
     series = df.unique(id, keep="first", maintain_order=True)  # one row per series, in order of appearance
     order = series.select(pl.col(id), pl.int_range(pl.len()).alias("_series"))
@@ -128,7 +168,8 @@ def load_sequences(
     length = longest if max_length is None else max_length
     steps = steps.filter(pl.col("_position") < length)
     X = np.full((len(series), length, len(features)), np.nan, dtype=np.float32)
-    X[steps["_series"].to_numpy(), steps["_position"].to_numpy()] = steps.select(features).to_numpy()
+    values = steps.select(features).to_numpy()
+    X[steps["_series"].to_numpy(), steps["_position"].to_numpy()] = np.nan_to_num(values) if nan == "zero" else values
     X = torch.from_numpy(X)
 
     y, cn = encode_labels(series[label_name])

@@ -19,12 +19,13 @@ import numpy as np
 import polars as pl
 import torch
 
-from dsml._checks import require_columns
-from dsml.data.images import split_masks
-from dsml.data.splits import stratified_split
+from dsml._checks import require_choice, require_columns
+from dsml.data.tables import CLASS_ORDERS, encode_labels, null_rows, rows_text, train_test_rows
 
-TEST_FRACTION = 0.2
-CLASS_ORDERS = ("sorted", "appearance")
+# "drop" skips unknown tokens (the book's default); the others keep their place: "unk" (and "keep", the
+# same) as a dsml Vocabulary's "<unk>", "pad" as pad_idx. A gensim model has no unknown word, so with it
+# every policy but "drop" maps unknown tokens to pad_idx, the book's rule for "any other policy".
+UNKNOWN_POLICIES = ("drop", "unk", "keep", "pad")
 
 
 class Vocabulary:
@@ -106,15 +107,6 @@ def default_tokens(column: str = "text") -> pl.Expr:
     return pl.col(column).str.to_lowercase().str.extract_all(r"[a-z]+")
 
 
-def _null_rows(series: pl.Series) -> list[int]:
-    return series.is_null().arg_true().to_list()
-
-
-def _rows_text(rows: list[int]) -> str:
-    more = f" (and {len(rows) - 5} more)" if len(rows) > 5 else ""
-    return ", ".join(str(r) for r in rows[:5]) + more
-
-
 def tokenise(df: pl.DataFrame, tokens_expr) -> list[list[str]]:
     """One list of tokens per row of ``df``; a null text is an error that names its rows."""
     expr = _as_expr(tokens_expr, "tokens_expr", df)
@@ -124,11 +116,11 @@ def tokenise(df: pl.DataFrame, tokens_expr) -> list[list[str]]:
             f"tokens_expr should give a list of tokens per row, e.g. "
             f"c.text.str.to_lowercase().str.extract_all(r'[a-z]+'). It gave {tokens.dtype}."
         )
-    nulls = _null_rows(tokens)
+    nulls = null_rows(tokens)
     if nulls:
         source = ", ".join(repr(n) for n in expr.meta.root_names())
         raise ValueError(
-            f"{len(nulls)} row(s) have no text (null in {source}): row(s) {_rows_text(nulls)}. "
+            f"{len(nulls)} row(s) have no text (null in {source}): row(s) {rows_text(nulls)}. "
             f"Drop them first, e.g. df.filter(pl.col({expr.meta.root_names()[0]!r}).is_not_null()), "
             "or fill them with an empty string."
         )
@@ -136,43 +128,17 @@ def tokenise(df: pl.DataFrame, tokens_expr) -> list[list[str]]:
 
 
 def labels_and_classes(df: pl.DataFrame, label_expr, class_order: str = "sorted") -> tuple[torch.Tensor, np.ndarray]:
-    """Class codes (int64) and class names ``cn``, sorted or in order of first appearance."""
-    if class_order not in CLASS_ORDERS:
-        raise ValueError(f"class_order should be one of {CLASS_ORDERS}. Got {class_order!r}.")
-    labels = df.select(_as_expr(label_expr, "label_expr", df).alias("label")).to_series()
-    nulls = _null_rows(labels)
-    if nulls:
-        raise ValueError(
-            f"{len(nulls)} row(s) have no label (null): row(s) {_rows_text(nulls)}. Drop or fix them first."
-        )
-    if class_order == "sorted":
-        cn, codes = np.unique(labels.to_numpy(), return_inverse=True)
-    else:
-        cn = labels.unique(maintain_order=True).to_numpy()
-        code_of = {label: code for code, label in enumerate(cn.tolist())}
-        codes = [code_of[label] for label in labels.to_list()]
-    return torch.from_numpy(np.asarray(codes, dtype=np.int64).reshape(-1)), cn
+    """Class codes (int64) and class names ``cn``, sorted or in order of first appearance.
 
-
-def train_test_rows(
-    df: pl.DataFrame, index: str | None, y: torch.Tensor | None, seed: int = 0
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Row numbers of the training and test rows.
-
-    The table's ``index`` column (``"train"``/``"test"``) when it has one;
-    otherwise a seeded split, stratified by class, that holds out 20% of the rows.
+    The labels follow the rules of ``dsml.data.tables.check_labels`` (no null
+    or NaN label; no two labels that differ only in surrounding spaces).
     """
-    if index is not None and index in df.columns:
-        train_mask, test_mask = split_masks(df, index)
-        return torch.from_numpy(np.flatnonzero(train_mask)), torch.from_numpy(np.flatnonzero(test_mask))
-    if index not in (None, "index"):
-        require_columns(df, [index], what="the table")
-    if y is None:
-        raise ValueError(
-            "the table has no 'index' column, so the training rows come from a seeded split stratified by "
-            "label: pass label_expr= (and seed=) exactly as given to load_text to get the same rows."
-        )
-    return stratified_split(y, TEST_FRACTION, seed=seed)
+    require_choice(class_order, "class_order", CLASS_ORDERS)
+    expr = _as_expr(label_expr, "label_expr", df)
+    labels = df.select(expr).to_series()
+    roots = list(dict.fromkeys(expr.meta.root_names()))
+    what = f"column {roots[0]!r}" if len(roots) == 1 else f"label_expr (from {', '.join(map(repr, roots))})"
+    return encode_labels(labels, class_order, what=what)
 
 
 def _model_lookup(model) -> tuple[dict, Sequence[str] | None, int | None]:
@@ -245,7 +211,7 @@ def _warn_empty(lengths: np.ndarray, train_rows: torch.Tensor) -> None:
             "the tokens are made the same way as the vocabulary's words (e.g. lower-cased)."
         )
     warnings.warn(
-        f"{len(empty)} row(s) have no known token and are all padding: row(s) {_rows_text(empty)}. "
+        f"{len(empty)} row(s) have no known token and are all padding: row(s) {rows_text(empty)}. "
         "They stay in X (so X lines up with the table); the model sees only padding for them.",
         UserWarning,
         stacklevel=3,
@@ -340,10 +306,13 @@ def load_text(
         pad_idx: the id used for padding. A gensim model's id 0 is its most
             frequent word, so padding with 0 collides with it (a warning says
             so): use ``pad_idx=len(w2v.wv)`` with ``DSTorch.embedding_matrix(w2v)``.
-        unknown_policy: ``"drop"`` skips tokens not in the vocabulary (the
-            book); ``"pad"`` maps them to ``pad_idx``; any other value (e.g.
-            ``"unk"``) maps them to ``"<unk>"`` (id 1) of a dsml Vocabulary,
-            or to ``pad_idx`` for a gensim model, which has no unknown word.
+        unknown_policy: what becomes of tokens not in the vocabulary:
+            ``"drop"`` skips them (the book's default); ``"pad"`` maps them to
+            ``pad_idx``; ``"unk"`` (or ``"keep"``, the same) maps them to
+            ``"<unk>"`` (id 1) of a dsml Vocabulary, or to ``pad_idx`` for a
+            gensim model, which has no unknown word (the book's rule: every
+            policy but ``"drop"`` maps them to ``pad_idx``). Other values are
+            an error.
         class_order: ``"sorted"`` class names, or ``"appearance"`` order.
         index: the train/test column. The book always splits at random 80/20;
             dsml uses this column when the table has it, and otherwise a
@@ -358,7 +327,8 @@ def load_text(
         test rows; int64 class codes into ``cn``.
 
     Raises:
-        ValueError: a null text or label (rows named), a missing column
+        ValueError: a null text, a null or NaN label, labels that differ only
+            in surrounding spaces (rows named), a missing column
             (columns listed), ``max_length < 1``, ``pad_idx`` outside the
             vocabulary, or every row empty. A row whose tokens are all
             unknown is kept as all padding, with a warning naming the rows.
@@ -372,8 +342,8 @@ def load_text(
     require_columns(df, [], what="the text table")
     if not isinstance(max_length, int) or isinstance(max_length, bool) or max_length < 1:
         raise ValueError(f"max_length should be a whole number >= 1 (ids per row). Got {max_length!r}.")
-    if not isinstance(unknown_policy, str):
-        raise TypeError(f"unknown_policy should be a string such as 'drop' or 'unk'. Got {unknown_policy!r}.")
+    require_choice(unknown_policy, "unknown_policy", UNKNOWN_POLICIES)
+    require_choice(class_order, "class_order", CLASS_ORDERS)
     token_lists = tokenise(df, tokens_expr)
     y, cn = labels_and_classes(df, label_expr, class_order)
     train_rows, test_rows = train_test_rows(df, index, y, seed)

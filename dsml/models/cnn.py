@@ -41,6 +41,15 @@ class SimpleCNN(nn.Module):
         if h < 4 or w < 4:
             raise ValueError(f"image_size should be at least 4x4 (two 2x2 poolings). Got {h}x{w}.")
         c1, c2 = channels
+        # what the model registry needs to build this network again (checkpoints, `dsml score`)
+        self.init_args = {
+            "num_classes": num_classes,
+            "in_channels": in_channels,
+            "image_size": [h, w],
+            "channels": [c1, c2],
+            "hidden_size": hidden_size,
+            "dropout": dropout,
+        }
 
         def block(c_in: int, c_out: int) -> list[nn.Module]:
             layers = [nn.Conv2d(c_in, c_out, kernel_size=3, padding=1), nn.ReLU(), nn.MaxPool2d(2)]

@@ -28,6 +28,8 @@ class DenseNet(nn.Module):
 
     def __init__(self, in_features: int = 784, hidden_sizes: Sequence[int] = (128, 64), num_classes: int = 10):
         super().__init__()
+        # what the model registry needs to build this network again (checkpoints, `dsml score`)
+        self.init_args = {"in_features": in_features, "hidden_sizes": list(hidden_sizes), "num_classes": num_classes}
         layers: list[nn.Module] = []
         width = in_features
         for hidden in hidden_sizes:

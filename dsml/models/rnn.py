@@ -135,6 +135,17 @@ class SequenceRNN(nn.Module):
     ):
         super().__init__()
         self.input_size = input_size
+        # what the model registry needs to build this network again (checkpoints, `dsml score`)
+        self.init_args = {
+            "input_size": input_size,
+            "num_classes": num_classes,
+            "hidden_size": hidden_size,
+            "cell": cell,
+            "num_layers": num_layers,
+            "bidirectional": bidirectional,
+            "dropout": dropout,
+            "summary": summary,
+        }
         self.parts = summary_parts(summary)
         self.rnn = make_rnn(input_size, hidden_size, cell, num_layers, bidirectional, dropout)
         width = len(self.parts) * hidden_size * (2 if bidirectional else 1)

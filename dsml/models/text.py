@@ -88,6 +88,17 @@ class TextCNN(nn.Module):
         super().__init__()
         self.embedding = make_embedding(embedding, embedding_dim, freeze, pad_idx)
         dim = self.embedding.embedding_dim
+        # Rebuilt with an embedding of the same size; its values (given or learned) come from the weights.
+        self.init_args = {
+            "embedding": self.embedding.num_embeddings,
+            "num_classes": num_classes,
+            "num_filters": num_filters,
+            "filter_size": filter_size,
+            "freeze": freeze,
+            "embedding_dim": dim,
+            "dropout": dropout,
+            "pad_idx": pad_idx,
+        }
         self.conv = nn.Sequential(nn.Conv1d(dim, num_filters, filter_size, padding=filter_size // 2), nn.ReLU())
         self.head = nn.Sequential(
             nn.Linear(num_filters, 64),
@@ -149,6 +160,20 @@ class TextRNN(nn.Module):
         self.pad_idx = pad_idx
         self.parts = summary_parts(summary)
         self.embedding = make_embedding(embedding, embedding_dim, freeze, pad_idx)
+        # Rebuilt with an embedding of the same size; its values (given or learned) come from the weights.
+        self.init_args = {
+            "embedding": self.embedding.num_embeddings,
+            "num_classes": num_classes,
+            "hidden_size": hidden_size,
+            "cell": cell,
+            "num_layers": num_layers,
+            "bidirectional": bidirectional,
+            "dropout": dropout,
+            "freeze": freeze,
+            "pad_idx": pad_idx,
+            "embedding_dim": self.embedding.embedding_dim,
+            "summary": summary,
+        }
         self.rnn = make_rnn(self.embedding.embedding_dim, hidden_size, cell, num_layers, bidirectional, dropout)
         width = len(self.parts) * hidden_size * (2 if bidirectional else 1)
         self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(width, num_classes))

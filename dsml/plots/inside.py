@@ -1,7 +1,7 @@
 """Pictures of what is inside a network: hidden units, latent spaces, mistakes, descent paths.
 
 Like ``plots``, every function returns a plotnine ``ggplot`` and draws or
-saves nothing by itself. The numbers come from ``inspection`` and
+saves nothing by itself. The numbers come from ``dsml.inside`` and
 ``descent``; each figure function also accepts the table those return.
 """
 
@@ -21,7 +21,10 @@ from plotnine import (
     geom_path,
     geom_point,
     geom_raster,
+    geom_tile,
     ggplot,
+    guide_legend,
+    guides,
     labs,
     scale_color_gradient,
     scale_fill_gradient2,
@@ -33,7 +36,9 @@ from plotnine import (
 from torch import nn
 
 from dsml._checks import require_columns
-from dsml.inside import descent, inspection
+from dsml.inside import descent
+from dsml.inside.mistakes import misclassified
+from dsml.inside.units import hidden_units
 from dsml.plots.images import plot_image_grid, to_pandas
 
 
@@ -47,7 +52,7 @@ def plot_hidden_units(
     """Draw each hidden unit's weights as an image: red pushes the unit up, blue down, white is 0.
 
     Args:
-        units: the table from ``inspection.hidden_units``, or the model itself
+        units: the table from ``hidden_units``, or the model itself
             (then ``image_shape`` and ``layer`` are passed on).
         limit: how many units to draw (the first ones).
         ncol: tiles per row.
@@ -60,15 +65,17 @@ def plot_hidden_units(
         >>> plot_hidden_units(model, limit=16)
     """
     if isinstance(units, nn.Module):
-        units = inspection.hidden_units(units, image_shape, layer)
+        units = hidden_units(units, image_shape, layer)
     require_columns(units, ["unit", "row", "col", "weight"], what="the hidden-unit table")
     if limit < 1:
         raise ValueError(f"limit should be at least 1. Got {limit}.")
     kept = units["unit"].unique().sort().head(limit)
     shown = units.filter(pl.col("unit").is_in(kept.implode()))
+    aspect = 1.0  # a tile's width over its height
     if "channel" in shown.columns:  # channels side by side, one blank column apart
         width = int(shown["col"].max()) + 2
         shown = shown.with_columns(pl.col("col") + pl.col("channel") * width)
+        aspect = (int(shown["col"].max()) + 1) / (int(shown["row"].max()) + 1)
     data = to_pandas(shown.select("unit", "row", "col", "weight"))
     data["unit"] = pd.Categorical([f"unit {u}" for u in data["unit"]], categories=[f"unit {u}" for u in kept.to_list()])
     bound = float(np.abs(data["weight"]).max()) or 1.0
@@ -76,13 +83,13 @@ def plot_hidden_units(
     nrow = -(-len(kept) // ncol)
     return (
         ggplot(data, aes("col", "row", fill="weight"))
-        + geom_raster()
+        + (geom_raster() if aspect == 1.0 else geom_tile())  # a raster cannot skip the blank columns
         + facet_wrap("unit", ncol=ncol)
         + scale_y_reverse()
         + scale_fill_gradient2(low="#2166ac", mid="white", high="#b2182b", midpoint=0, limits=(-bound, bound))
         + coord_equal()
         + theme_void()
-        + theme(figure_size=(1.2 * ncol + 1, 1.3 * nrow), strip_text=element_text(size=7))
+        + theme(figure_size=(1.2 * ncol * aspect + 1, 1.3 * nrow), strip_text=element_text(size=7))
     )
 
 
@@ -96,10 +103,17 @@ def plot_activations(
 ):
     """A scatter of two activation columns (the latent space), coloured by label.
 
+    The legend takes a column per 15 classes and the figure widens for it,
+    so long class names never squeeze the scatter.
+
     Args:
-        table: from ``inspection.activations`` (``h0, h1, ...`` or ``pc1, pc2, ...``).
+        table: from ``activations`` (``h0, h1, ...`` or ``pc1, pc2, ...``).
         x, y: the columns to plot; default the first two.
         color: the column that colours the points (ignored if absent).
+        size, alpha: the points' size and opacity.
+
+    Returns:
+        A plotnine figure.
 
     Example:
         >>> plot_activations(activations(model, X_test, "net.3", y_test, cn, components=2))
@@ -110,13 +124,24 @@ def plot_activations(
     x = x or numeric[0]
     y = y or numeric[1]
     require_columns(table, [x, y], what="the activation table")
-    mapping = aes(x, y, color=color) if color in table.columns else aes(x, y)
+    if color not in table.columns:
+        return _scatter(table, aes(x, y), x, y, size, alpha, legend_width=0.0)
+    names = table[color].cast(pl.Utf8).unique().sort().to_list()
+    columns = -(-len(names) // 15)  # at most 15 entries per legend column
+    legend_width = columns * (0.075 * max(len(str(n)) for n in names) + 0.45)
+    return _scatter(table, aes(x, y, color=color), x, y, size, alpha, legend_width) + guides(
+        color=guide_legend(ncol=columns, override_aes={"size": 3, "alpha": 1})
+    )
+
+
+def _scatter(table: pl.DataFrame, mapping, x: str, y: str, size: float, alpha: float, legend_width: float):
+    color = mapping.get("color")
     return (
         ggplot(to_pandas(table), mapping)
         + geom_point(size=size, alpha=alpha)
         + labs(x=x, y=y, color=color)
         + theme_bw()
-        + theme(figure_size=(6, 4.5))
+        + theme(figure_size=(5 + legend_width, 4.5))
     )
 
 
@@ -145,7 +170,7 @@ def plot_misclassified(
         >>> plot_misclassified(mnist.filter(c.index == "test"), model, X_test, y_test, cn)
     """
     require_columns(df, [filepath])
-    table = inspection.misclassified(df, model, X, y, cn, by)
+    table = misclassified(df, model, X, y, cn, by)
     if len(table) == 0:
         raise ValueError(
             f"the model classifies all {len(df)} rows correctly, so there is nothing to show. "

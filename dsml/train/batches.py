@@ -9,6 +9,8 @@ worker processes.
 
 from __future__ import annotations
 
+import os
+import re
 from collections.abc import Iterator
 
 import torch
@@ -32,7 +34,18 @@ class TensorBatches:
         generator: the random source for shuffling (for seeded runs).
     """
 
-    def __init__(self, X, y=None, batch_size: int = 32, *, device=None, shuffle=False, generator=None, sampler=None):
+    def __init__(
+        self,
+        X,
+        y=None,
+        batch_size: int = 32,
+        *,
+        device=None,
+        shuffle=False,
+        generator=None,
+        sampler=None,
+        drop_single_row: bool = False,
+    ):
         self.X = as_tensor(X, "X")
         self.y = None if y is None else as_tensor(y, "y")
         if self.y is not None:
@@ -44,6 +57,7 @@ class TensorBatches:
         self.shuffle = shuffle
         self.generator = generator
         self.sampler = sampler  # e.g. a DistributedSampler: which rows this process sees
+        self.drop_single_row = drop_single_row  # a last batch of one row, which BatchNorm cannot train on
         self._pin = self.device.type == "cuda" and self.X.device.type == "cpu"
 
     def _rows(self) -> torch.Tensor | None:
@@ -53,13 +67,18 @@ class TensorBatches:
             return torch.randperm(len(self.X), generator=self.generator)
         return None  # in order: contiguous slices, no copy
 
-    def __len__(self) -> int:
+    def _count(self) -> int:
         n = len(self.sampler) if self.sampler is not None else len(self.X)
-        return -(-n // self.batch_size)
+        if self.drop_single_row and n % self.batch_size == 1 and n > 1:
+            n -= 1
+        return n
+
+    def __len__(self) -> int:
+        return -(-self._count() // self.batch_size)
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
         rows = self._rows()
-        n = len(self.X) if rows is None else len(rows)
+        n = self._count()
         if rows is not None:
             rows = rows.to(self.X.device)
             y_rows = rows if self.y is None or self.y.device == rows.device else rows.to(self.y.device)
@@ -78,8 +97,38 @@ class TensorBatches:
             yield to_device(xb, self.device), None if yb is None else to_device(yb, self.device)
 
 
+_DSML = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep  # this package's folder
+
+
+def _own_error(err: Exception) -> Exception | None:
+    """dsml's own error from a ``DataLoader`` worker, without the worker's traceback; ``None`` for any other.
+
+    A worker's error comes back as the same type with a ~20-line message:
+    ``Caught ValueError in DataLoader worker process 0.``, the traceback, and
+    dsml's one-line message last. When the error was raised by dsml's code
+    (the innermost frame is in this package), that last line is the whole
+    story; an error from a user's transform keeps its traceback.
+    """
+    text = str(err)
+    if not text.startswith("Caught ") or "in DataLoader worker process" not in text:
+        return None
+    frames = re.findall(r'^  File "([^"]+)"', text, flags=re.MULTILINE)
+    last = text.rfind(f"\n{type(err).__name__}: ")
+    if not frames or not os.path.abspath(frames[-1]).startswith(_DSML) or last < 0:
+        return None
+    try:
+        return type(err)(text[last + len(type(err).__name__) + 3 :].strip())
+    except Exception:  # noqa: BLE001 - an exception type that needs other arguments: keep torch's
+        return None
+
+
 class LoaderBatches:
-    """Batches from a ``Dataset`` of ``(x, y)`` items through a ``DataLoader``."""
+    """Batches from a ``Dataset`` of ``(x, y)`` items through a ``DataLoader``.
+
+    An error that dsml raises inside a worker process (a missing or refused
+    image file, naming its row and path) comes out as itself: the same type
+    and its one-line message, not torch's worker traceback around it.
+    """
 
     def __init__(
         self,
@@ -93,6 +142,7 @@ class LoaderBatches:
         sampler=None,
     ):
         self.device = torch.device(device) if device is not None else torch.device("cpu")
+        self.max_code: int | None = None  # the largest class code the model has an output for (set by train)
         self.loader = DataLoader(
             dataset,
             batch_size=batch_size,
@@ -108,9 +158,46 @@ class LoaderBatches:
         return len(self.loader)
 
     def __iter__(self):
-        for item in self.loader:
-            xb, yb = item if isinstance(item, (tuple, list)) else (item, None)
-            yield to_device(xb, self.device), None if yb is None else to_device(yb, self.device)
+        iterator = iter(self.loader)
+        own = None
+        try:
+            for item in iterator:
+                xb, yb = item if isinstance(item, (tuple, list)) else (item, None)
+                self._check_codes(yb)
+                yield to_device(xb, self.device), None if yb is None else to_device(yb, self.device)
+        except Exception as err:
+            self._stop_workers(iterator)
+            own = _own_error(err)
+            if own is None:
+                raise
+            # torch's re-raise frame holds err, a cycle through this generator that would keep the loader and its
+            # workers alive until the cyclic garbage collector runs (and then torch waits 5 s for each worker)
+            err.__traceback__ = None
+        if own is not None:
+            try:
+                raise own from None
+            finally:
+                del own  # the same cycle through this frame
+
+    def _check_codes(self, yb) -> None:
+        """Class codes beyond the model's outputs, found on the CPU before the batch moves (on a GPU
+        cross-entropy would end in a device-side assert). ``max_code`` is set by ``train``."""
+        if self.max_code is None or not isinstance(yb, torch.Tensor) or yb.dtype.is_floating_point or not len(yb):
+            return
+        top = int(yb.max())
+        if top > self.max_code:
+            raise ValueError(
+                f"a batch of the Dataset has class code {top}, but the model gives outputs for codes 0 to "
+                f"{self.max_code} only. Give the model one output per class (nn.Linear(..., {top + 1}))."
+            )
+
+    def _stop_workers(self, iterator) -> None:
+        """Stop the worker processes now: left to garbage collection after an error, torch waits 5 s for each."""
+        shutdown = getattr(iterator, "_shutdown_workers", None)  # a private torch method, so looked up with care
+        if shutdown is not None:
+            shutdown()
+        if getattr(self.loader, "_iterator", None) is iterator:
+            self.loader._iterator = None  # persistent workers start afresh next epoch instead of reusing stopped ones
 
 
 def is_dataset(X) -> bool:
@@ -119,7 +206,16 @@ def is_dataset(X) -> bool:
 
 
 def batches(
-    X, y=None, batch_size: int = 32, *, device=None, shuffle=False, generator=None, num_workers: int = 0, sampler=None
+    X,
+    y=None,
+    batch_size: int = 32,
+    *,
+    device=None,
+    shuffle=False,
+    generator=None,
+    num_workers: int = 0,
+    sampler=None,
+    drop_single_row: bool = False,
 ):
     """Batches of ``(X, y)`` from tensors or from a ``Dataset`` (then ``y`` must be ``None``)."""
     if is_dataset(X):
@@ -130,4 +226,13 @@ def batches(
         return LoaderBatches(
             X, batch_size, device=device, shuffle=shuffle, generator=generator, num_workers=num_workers, sampler=sampler
         )
-    return TensorBatches(X, y, batch_size, device=device, shuffle=shuffle, generator=generator, sampler=sampler)
+    return TensorBatches(
+        X,
+        y,
+        batch_size,
+        device=device,
+        shuffle=shuffle,
+        generator=generator,
+        sampler=sampler,
+        drop_single_row=drop_single_row,
+    )

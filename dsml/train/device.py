@@ -9,25 +9,45 @@ from torch import nn
 def pick_device(model: nn.Module, device: str | torch.device | None = None) -> torch.device:
     """The device to run ``model`` on.
 
-    An explicit ``device`` wins; otherwise the device the model's parameters
-    are already on, if that is not the CPU; otherwise CUDA when available,
-    else the CPU.
+    An explicit ``device`` wins; otherwise the device the model's parameters are already on, if that
+    is not the CPU; otherwise CUDA when available, else the CPU.
+
+    Raises:
+        ValueError: ``device`` is not a device name torch knows, or names a GPU this machine lacks.
 
     Example:
         >>> pick_device(DenseNet(), "cpu")
         device(type='cpu')
     """
     if device is not None:
-        device = torch.device(device)
-        if device.type == "cuda" and not torch.cuda.is_available():
-            raise ValueError(
-                f"device {str(device)!r} was asked for, but torch sees no CUDA GPU here. Use device='cpu'."
-            )
-        return device
+        return _requested(device)
     param = next(model.parameters(), None)
-    if param is not None and param.device.type != "cpu":
+    if param is not None and param.device.type not in ("cpu", "meta"):
         return param.device
     return torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
+
+
+def _requested(device) -> torch.device:
+    if not isinstance(device, (str, torch.device)):
+        raise TypeError(f"device should be a name such as 'cpu' or 'cuda'. Got {type(device).__name__}.")
+    try:
+        device = torch.device(device)
+    except RuntimeError:
+        guess = {"gpu": "cuda", "nvidia": "cuda"}.get(str(device).split(":")[0].lower().strip())
+        hint = f" Did you mean {guess!r}?" if guess else ""
+        raise ValueError(f"device should be 'cpu', 'cuda' or 'cuda:N' (e.g. 'cuda:1'). Got {device!r}.{hint}") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {str(device)!r} was asked for, but torch sees no CUDA GPU here. Use device='cpu'.")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise ValueError(
+            f"device {str(device)!r} was asked for, but this machine has {torch.cuda.device_count()} GPU(s) "
+            f"(cuda:0 to cuda:{torch.cuda.device_count() - 1})."
+        )
+    if device.type == "mps" and not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
+        raise ValueError("device 'mps' (Apple GPUs) was asked for, but this machine has none. Use device='cpu'.")
+    if device.type not in ("cpu", "cuda", "mps"):
+        raise ValueError(f"dsml trains on 'cpu', 'cuda' or 'mps'. Got {str(device)!r}.")
+    return device
 
 
 def to_device(x: torch.Tensor, device: torch.device) -> torch.Tensor:

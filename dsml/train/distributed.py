@@ -49,6 +49,12 @@ def local_device(device: torch.device) -> torch.device:
     """Under ``torchrun`` with GPUs, each process uses the GPU of its ``LOCAL_RANK``."""
     if launched() and device.type == "cuda" and device.index is None:
         local = int(os.environ.get("LOCAL_RANK", "0"))
+        if local >= torch.cuda.device_count():
+            raise ValueError(
+                f"torchrun started more processes on this machine than it has GPUs ({torch.cuda.device_count()}): "
+                f"process {local} has none. Use --nproc_per_node={torch.cuda.device_count()} (one process per GPU), "
+                "or train on the CPU with device='cpu'."
+            )
         torch.cuda.set_device(local)
         return torch.device("cuda", local)
     return device
@@ -121,13 +127,13 @@ def setup(model: nn.Module, device: torch.device) -> Run:
     return Run(model, device)
 
 
-def sum_over_ranks(total: float, correct: int, seen: int, device: torch.device) -> tuple[float, int, int]:
-    """Add up an epoch's loss sum, correct count and rows across ranks (identity when not distributed)."""
+def sum_over_ranks(loss_sum: float, tally: float, rows: int, device: torch.device) -> tuple[float, float, int]:
+    """Add up an epoch's loss sum, metric tally and rows across ranks (identity when not distributed)."""
     if not (dist.is_available() and dist.is_initialized()):
-        return total, correct, seen
-    t = torch.tensor([total, float(correct), float(seen)], dtype=torch.float64, device=device)
+        return loss_sum, tally, rows
+    t = torch.tensor([loss_sum, tally, float(rows)], dtype=torch.float64, device=device)
     dist.all_reduce(t)
-    return float(t[0]), int(t[1]), int(t[2])
+    return float(t[0]), float(t[1]), int(t[2])
 
 
 def active() -> bool:

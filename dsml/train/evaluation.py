@@ -1,63 +1,141 @@
-"""Running a model without training it: the device it is on, eval mode, a forward pass that explains
-shape mistakes, and the one prediction rule (argmax of logits, or logit > 0 for one output).
+"""Running a model over data without training it: the one batch loop behind validation, scoring and
+looking inside.
 
-Validation in the loop, scoring and looking inside all run the model through here.
+``iter_outputs`` puts the model in eval mode under ``torch.inference_mode`` and yields each batch's
+outputs (and, if asked, one layer's outputs, caught with a forward hook). ``evaluate`` (the loop's
+validation), ``scoring.collect_outputs`` and ``inspection.activations`` all read from it.
 """
 
 from __future__ import annotations
 
-import contextlib
+from collections.abc import Iterator
+from typing import NamedTuple
 
 import torch
 from torch import nn
 
-from dsml._checks import explain_forward_error
+from dsml._checks import as_tensor, require_finite, require_same_length, require_targets
+from dsml.train.batches import batches, is_dataset
+from dsml.train.forward import eval_mode, forward, model_device
+from dsml.train.losses import require_codes_within, resolve_loss
 
 EVAL_BATCH_SIZE = 512
 
 
-def model_device(model: nn.Module) -> torch.device:
-    """The device holding the model's parameters (the CPU for a model without any)."""
-    param = next(model.parameters(), None)
-    return param.device if param is not None else torch.device("cpu")
+class Outputs(NamedTuple):
+    """One batch run through the model: its ``outputs``, its ``targets`` (or ``None``), and the
+    ``captured`` outputs of the layer asked for (flattened to ``(B, units)``, or ``None``)."""
+
+    outputs: torch.Tensor
+    targets: torch.Tensor | None
+    captured: torch.Tensor | None
 
 
-@contextlib.contextmanager
-def eval_mode(model: nn.Module):
-    """Put ``model`` in eval mode (dropout off, batch-norm statistics fixed), then back as it was."""
-    was_training = model.training
-    model.eval()
+def _first_tensor(output) -> torch.Tensor | None:
+    """A module's output as one tensor: the first tensor of a tuple (an LSTM's ``(output, (h, c))``)."""
+    while isinstance(output, (tuple, list)) and output:
+        output = output[0]
+    return output if isinstance(output, torch.Tensor) else None
+
+
+def iter_outputs(
+    model: nn.Module,
+    X,
+    y=None,
+    batch_size: int = EVAL_BATCH_SIZE,
+    *,
+    layer: nn.Module | None = None,
+    layer_name: str | None = None,
+    layer_input: bool = False,
+) -> Iterator[Outputs]:
+    """Run ``model`` over ``X`` in batches, in eval mode, without gradients.
+
+    Args:
+        model: any network; it stays on its device and gets its training mode back afterwards.
+        X: a tensor (with ``y`` a tensor or ``None``) or a ``Dataset`` of ``(x, y)`` pairs.
+        y: targets, one per row of ``X``.
+        batch_size: rows per forward pass.
+        layer: a submodule of ``model`` whose outputs to catch as well (its last call per batch).
+        layer_name: its dotted name, for messages.
+        layer_input: catch what goes into ``layer`` instead of what comes out.
+
+    Yields:
+        ``Outputs(outputs, targets, captured)`` per batch, on the model's device.
+
+    Example:
+        >>> for batch in iter_outputs(model, X_test, y_test):
+        ...     print(batch.outputs.shape)
+    """
+    if not is_dataset(X):
+        X = as_tensor(X, "X")
+        require_finite(X, "X")
+        if y is not None:
+            y = require_targets(y, "y")
+            require_same_length(X, y)
+    caught: list[torch.Tensor] = []
+    handle = None
+    if layer is not None and layer_input:
+        handle = layer.register_forward_pre_hook(lambda mod, inp: caught.append(_first_tensor(inp)))
+    elif layer is not None:
+        handle = layer.register_forward_hook(lambda mod, inp, out: caught.append(_first_tensor(out)))
     try:
-        yield model
+        with eval_mode(model), torch.inference_mode():
+            for xb, yb in batches(X, y, batch_size, device=model_device(model)):
+                caught.clear()
+                out = forward(model, xb)
+                captured = None
+                if layer is not None:
+                    if not caught or caught[-1] is None:
+                        raise ValueError(
+                            f"layer {layer_name or ''!r} ({type(layer).__name__}) was not used (or gave no tensor) "
+                            "when the model ran on X, so it has no activations. Pick a layer of the forward path."
+                        )
+                    captured = caught[-1].reshape(len(xb), -1)
+                yield Outputs(out, yb, captured)
     finally:
-        model.train(was_training)
+        if handle is not None:
+            handle.remove()
 
 
-def forward(model: nn.Module, xb: torch.Tensor) -> torch.Tensor:
-    """``model(xb)``, with a shape mistake explained in words."""
-    try:
-        return model(xb)
-    except IndexError as err:
-        if xb.dtype.is_floating_point:
-            raise
-        raise ValueError(
-            f"a token id in this batch (largest {int(xb.max())}) is outside the model's embedding "
-            f"(torch said: {err}). Build the embedding from the same vocabulary as X."
-        ) from None
-    except RuntimeError as err:
-        if any(word in str(err) for word in ("shape", "size", "dimension", "Expected")):
-            raise explain_forward_error(model, tuple(xb.shape), err) from None
-        raise
+def evaluate(
+    model: nn.Module, X, y=None, loss_fn=None, batch_size: int = EVAL_BATCH_SIZE, *, prefix: str = "val_"
+) -> dict[str, float]:
+    """Mean loss and accuracy (or RMSE) of ``model`` on ``X, y``, without updating it.
 
+    Args:
+        model: a network.
+        X, y: inputs and targets (or a ``Dataset`` of ``(x, y)`` pairs with ``y=None``).
+        loss_fn: a loss name, a ``torch.nn`` loss, a function, or ``None`` to pick it from the data
+            (as ``train`` does).
+        batch_size: rows per forward pass.
+        prefix: put before each key.
 
-def predicted_codes(outputs: torch.Tensor) -> torch.Tensor:
-    """Class codes from outputs: argmax of logits, or logit > 0 for one output."""
-    return (outputs[:, 0] > 0).long() if outputs.shape[1] == 1 else outputs.argmax(dim=1)
+    Returns:
+        ``{"val_loss": ..., "val_accuracy": ...}`` (``val_rmse`` for float targets), each the mean
+        over rows, as Python floats.
 
-
-def probabilities(outputs: torch.Tensor) -> torch.Tensor:
-    """Class probabilities from outputs: softmax, or sigmoid for one output."""
-    if outputs.shape[1] == 1:
-        p = torch.sigmoid(outputs[:, 0])
-        return torch.stack([1 - p, p], dim=1)
-    return torch.softmax(outputs, dim=1)
+    Example:
+        >>> DSTorch.evaluate(model, X_test, y_test)
+        {'val_loss': 0.41, 'val_accuracy': 0.88}
+    """
+    if y is not None and not is_dataset(X):
+        y = require_targets(y, "y")
+    loss_sum = tally = 0.0
+    rows = 0
+    loss = None
+    for batch in iter_outputs(model, X, y, batch_size):
+        if batch.targets is None:
+            raise ValueError("evaluate needs the targets y (or a Dataset that yields (x, y) pairs).")
+        if loss is None:  # picked from the first batch: class codes or floats, 1 or K outputs
+            outputs = batch.outputs.shape[1] if batch.outputs.ndim > 1 else 1
+            loss = resolve_loss(loss_fn, batch.targets, outputs)
+            if loss.classifies and isinstance(y, torch.Tensor) and len(y):
+                # once, on the CPU: on a GPU a code beyond the outputs would end in a device-side assert
+                require_codes_within(int(y.max()), outputs, loss, "y")
+        n = len(batch.targets)
+        loss_sum += float(loss(batch.outputs, batch.targets)) * n
+        tally += float(loss.tally(batch.outputs, batch.targets))
+        rows += n
+    if rows == 0:
+        raise ValueError("X has no rows, so there is nothing to evaluate.")
+    return loss.metrics(loss_sum, tally, rows, prefix)

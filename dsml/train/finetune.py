@@ -131,8 +131,7 @@ def _stage_history(history: History, combined: History, stage: str) -> None:
     for record in history:
         combined.append({**record, "epoch": record["epoch"] + offset, "stage": stage})
     combined.stop_reason = history.stop_reason
-    if history.best_epoch is not None:
-        combined.best_epoch = history.best_epoch + offset
+    combined.monitor, combined.loss_name = history.monitor, history.loss_name  # best_epoch follows from the records
 
 
 def _split_validation(X_train, y_train, kwargs: dict) -> tuple:

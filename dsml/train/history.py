@@ -3,17 +3,26 @@
 from __future__ import annotations
 
 import math
+from typing import Literal
 
 import polars as pl
+
+StopReason = Literal["epochs", "early_stopping", "interrupted", "non_finite_loss"]
 
 
 class History:
     """Per-epoch records returned by ``train``.
 
-    Each record is a dict with ``epoch``, ``loss``, ``accuracy`` (or ``rmse``),
-    ``val_loss`` and ``val_accuracy`` when there is validation data, ``lr``
-    and ``seconds``. ``stop_reason`` says why training ended: ``"epochs"``,
+    Each record is a dict with ``epoch``, ``loss``, ``accuracy`` (or ``rmse``), ``val_loss`` and
+    ``val_accuracy`` when there is validation data, ``lr`` and ``seconds`` (and whatever callbacks
+    add). ``stop_reason`` says why training ended: ``"epochs"`` (all of them ran),
     ``"early_stopping"``, ``"interrupted"`` or ``"non_finite_loss"``.
+
+    Attributes:
+        monitor: the record entry the best epoch is judged by: ``"val_loss"`` with validation data,
+            else ``"loss"``.
+        loss_name: the loss trained with (``"cross_entropy"``, ``"mse"``, ``"L1Loss"``, ...).
+        layers: per-layer statistics when ``train(..., track="layers")`` recorded them (else ``None``).
 
     Example:
         >>> history = DSTorch.train(model, optimizer, X_train, y_train, num_epochs=20)
@@ -21,10 +30,18 @@ class History:
         >>> history.plot()
     """
 
-    def __init__(self, records: list[dict] | None = None, stop_reason: str = "epochs"):
-        self.records: list[dict] = list(records or [])
-        self.stop_reason = stop_reason
-        self.best_epoch: int | None = None
+    def __init__(
+        self,
+        records: list[dict] | None = None,
+        stop_reason: StopReason = "epochs",
+        monitor: str = "loss",
+        loss_name: str | None = None,
+    ):
+        self.records: list[dict] = [dict(r) for r in records or []]
+        self.stop_reason: StopReason = stop_reason
+        self.monitor = monitor
+        self.loss_name = loss_name
+        self.layers: pl.DataFrame | None = None
 
     def append(self, record: dict) -> None:
         self.records.append(dict(record))
@@ -39,6 +56,18 @@ class History:
         return iter(self.records)
 
     @property
+    def best_epoch(self) -> int | None:
+        """The epoch with the lowest finite ``monitor`` value (the earliest on a tie), or ``None``."""
+        finite = [(r[self.monitor], r["epoch"]) for r in self.records if _finite(r.get(self.monitor))]
+        return min(finite)[1] if finite else None
+
+    def epochs_since_best(self) -> int:
+        """How many epochs have passed since the best one (all of them when none is finite)."""
+        best = self.best_epoch
+        last = self.records[-1]["epoch"] if self.records else 0
+        return last - (best if best is not None else last - len(self.records))
+
+    @property
     def df(self) -> pl.DataFrame:
         """The records as a polars DataFrame, one row per epoch."""
         return pl.DataFrame(self.records, infer_schema_length=None)
@@ -49,9 +78,8 @@ class History:
         last = self.records[-1]
         parts = [f"{len(self.records)} epochs", f"loss {self.records[0]['loss']:.4f} -> {last['loss']:.4f}"]
         for key in ("val_loss", "val_accuracy"):
-            value = last.get(key)
-            if value is not None and not math.isnan(value):
-                parts.append(f"{key} {value:.4f}")
+            if _finite(last.get(key)):
+                parts.append(f"{key} {last[key]:.4f}")
         if self.best_epoch is not None:
             parts.append(f"best epoch {self.best_epoch}")
         if self.stop_reason != "epochs":
@@ -63,3 +91,7 @@ class History:
         from dsml.train.curves import plot_history
 
         return plot_history(self)
+
+
+def _finite(value) -> bool:
+    return isinstance(value, (int, float)) and math.isfinite(value)
