@@ -47,7 +47,6 @@ from torch import optim
 
 from dsml import DSTorch, SimpleCNN
 
-ROOT = Path(__file__).resolve().parent.parent
 LR = 1e-3
 BATCH_SIZE = 32
 # Epochs per training-set size: about 250-600 updates each, enough for every method's training loss to level off.
@@ -57,8 +56,7 @@ HEAD_EPOCHS = {10: 20, 50: 8, 200: 3}
 
 def load_digits() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Training pool (200 per class) and test digits (100 per class), scaled to [0, 1]."""
-    tables = [pl.read_csv(ROOT / "data" / name) for name in ("mnist_1000.csv", "mnist_extra_2000.csv")]
-    digits = pl.concat(tables).with_columns(pl.concat_str(pl.lit(f"{ROOT}/"), "filepath").alias("filepath"))
+    digits = pl.concat([DSTorch.dataset("mnist_1000"), DSTorch.dataset("mnist_extra_2000")])
     _, X_pool, X_test, _, y_pool, y_test, _ = DSTorch.load_image(digits, scale=True)
     return X_pool, y_pool, X_test, y_test
 

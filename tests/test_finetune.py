@@ -42,6 +42,7 @@ def stages(monkeypatch):
 
     def spy(model, optimizer, X_train, y_train, num_epochs, batch_size, **kwargs):
         before = copy.deepcopy(model.state_dict())
+        frozen = [n for n, p in model.named_parameters() if not p.requires_grad]
         history = real_train(model, optimizer, X_train, y_train, num_epochs, batch_size, **kwargs)
         seen.append(
             {
@@ -49,6 +50,7 @@ def stages(monkeypatch):
                 "before": before,
                 "after": copy.deepcopy(model.state_dict()),
                 "rows": len(X_train),
+                "frozen": frozen,
                 "kwargs": kwargs,
             }
         )
@@ -107,6 +109,7 @@ def test_stage_one_changes_only_the_head(model, data, stages):
     X, y = data
     DSTorch.fine_tune(model, optim.Adam(model.parameters(), lr=0.01), X, y, num_epochs=1, batch_size=8, head_epochs=2)
     head_stage = stages[0]
+    assert head_stage["frozen"] == [n for n, _ in model.body.named_parameters(prefix="body")]
     assert [p for g in head_stage["optimizer"].param_groups for p in g["params"]] == list(model.head.parameters())
     before, after = head_stage["before"], head_stage["after"]
     body_keys = [k for k in before if k.startswith("body.")]
@@ -120,6 +123,7 @@ def test_stage_two_trains_the_body_with_a_lower_learning_rate(model, data, stage
     history = DSTorch.fine_tune(
         model, optim.Adam(model.parameters(), lr=0.01), X, y, num_epochs=2, batch_size=8, head_epochs=1
     )
+    assert stages[1]["frozen"] == []
     groups = stages[1]["optimizer"].param_groups
     assert [(g["name"], g["lr"]) for g in groups] == [("body", pytest.approx(0.001)), ("head", 0.01)]
     assert {id(p) for p in groups[0]["params"]} == {id(p) for p in model.body.parameters()}
@@ -226,11 +230,16 @@ def test_bad_arguments(model, data, change, error, match):
 
 
 def _photo(rng, label: int, size) -> np.ndarray:
-    """A colour photo whose class is its dominant colour, with noise."""
+    """A colour photo whose class is its dominant colour, with noise; its bottom half (as stored) is darker."""
     w, h = size
-    pixels = rng.integers(0, 80, (h, w, 3))
-    pixels[:, :, label] += 150
+    pixels = rng.integers(0, 40, (h, w, 3))
+    pixels[:, :, label] += 200
+    pixels[h // 2 :] = pixels[h // 2 :] // 3
     return pixels.clip(0, 255).astype(np.uint8)
+
+
+def _is_rotated_jpeg(path: str) -> bool:
+    return path.endswith(".JPG")
 
 
 @pytest.fixture
@@ -245,7 +254,7 @@ def photo_folder(tmp_path):
             img = Image.fromarray(_photo(rng, label, size))
             if i % 3 == 0:
                 exif = Image.Exif()
-                exif[0x0112] = 6  # orientation: rotate 90 degrees when shown
+                exif[0x0112] = 6  # orientation: shown turned 90 degrees clockwise, so the stored top is on the right
                 img.save(root / name / f"IMG_{i:04d}.JPG", exif=exif, quality=90)
             elif i % 3 == 1:
                 rgba = img.convert("RGBA")
@@ -260,17 +269,45 @@ def test_a_folder_of_photos_trains_a_pretrained_backbone_end_to_end(photo_folder
     monkeypatch.chdir(photo_folder.parent)
     photos = DSImage.table_from_folder("photos", test_fraction=0.2, seed=0)
     assert photos.height == 30 and photos["index"].value_counts().sort("index").rows() == [("test", 6), ("train", 24)]
+    assert sorted(photos["filepath"].map_elements(lambda p: p.rsplit(".", 1)[1], return_dtype=pl.String)) == (
+        ["JPG"] * 12 + ["png"] * 18
+    )
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="the images mix colour and greyscale")
         X, X_train, X_test, y, y_train, y_test, cn = DSTorch.load_image(photos, scale=True, size=(28, 28))
     assert X.shape == (30, 3, 28, 28) and list(cn) == ["blue", "green", "red"]
+    assert X_train.shape == (24, 3, 28, 28) and X_test.shape == (6, 3, 28, 28)
+    # EXIF orientation applied: a JPEG's bright stored top is now its right half; the PNGs keep it on top.
+    rotated = torch.tensor([_is_rotated_jpeg(p) for p in photos["filepath"]])
+    right_minus_left = X[..., 14:].mean(dim=(1, 2, 3)) - X[..., :14].mean(dim=(1, 2, 3))
+    top_minus_bottom = X[:, :, :14].mean(dim=(1, 2, 3)) - X[:, :, 14:].mean(dim=(1, 2, 3))
+    assert (right_minus_left[rotated] > 0.1).all() and (top_minus_bottom[rotated].abs() < 0.05).all()
+    assert (top_minus_bottom[~rotated] > 0.1).all() and (right_minus_left[~rotated].abs() < 0.05).all()
+
     model = DSTorch.pretrained("small_convnet", num_classes=len(cn))  # the shipped backbone, offline
-    history = DSTorch.fine_tune(model, 0.01, X_train, y_train, num_epochs=2, head_epochs=2, batch_size=8, seed=0)
-    assert history.df["stage"].to_list() == ["head", "head", "all", "all"]
-    accuracy = DSTorch.score_image(model, X_test, y_test, cn)
-    assert 0.0 <= accuracy <= 1.0
+    body_before = copy.deepcopy(model.body.state_dict())
+    head_before = copy.deepcopy(model.head.state_dict())
+    assert not any(p.requires_grad for p in model.body.parameters())
+    stage1 = DSTorch.fine_tune(model, 0.01, X_train, y_train, num_epochs=0, head_epochs=5, batch_size=8, seed=0)
+    assert stage1.df["stage"].to_list() == ["head"] * 5
+    assert not any(p.requires_grad for p in model.body.parameters())  # still frozen after head training
+    body_after = model.body.state_dict()
+    assert any(k.endswith("running_mean") for k in body_after)  # batch-norm statistics are compared too
+    assert all(torch.equal(body_before[k], body_after[k]) for k in body_after)
+    assert not torch.equal(head_before["weight"], model.head.weight)
+    # The classes differ in brightness (red, green and blue become different greys for the grey backbone),
+    # so a head on the frozen Fashion-MNIST features learns them: far above chance (1/3).
+    assert DSTorch.score_image(model, X_train, y_train, cn) >= 0.9
+
+    stage2 = DSTorch.fine_tune(model, 0.001, X_train, y_train, num_epochs=5, head_epochs=0, batch_size=8, seed=0)
+    assert stage2.df["stage"].to_list() == ["all"] * 5
+    assert all(p.requires_grad for p in model.parameters())
+    assert not torch.equal(body_before["features.0.weight"], model.body.features[0].weight)
+    assert stage2.df["loss"][-1] < stage2.df["loss"][0]
     table = photos.with_columns(DSTorch.predict(model, X, y, cn))
+    assert table.columns[-2:] == ["target_", "prediction_"]
     assert table["target_"].to_list() == table["label"].to_list()
+    assert set(table["prediction_"]) <= set(cn)
     features = photos.hstack(DSTorch.embed(model, X))
     assert features.shape == (30, 3 + 128 * 3 * 3)
 
