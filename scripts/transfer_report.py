@@ -12,7 +12,7 @@ every method is scored on the same 1,000 test digits:
   (``DSTorch.pretrained("small_convnet", 10, weights=None, freeze=False)``
   and ``DSTorch.train``), as many epochs as fine-tuning gets in total;
 - ``scratch SimpleCNN``: the book's chapter 14 network, the same epochs;
-- ``linear probe``: logistic regression on the frozen backbone's 128
+- ``linear probe``: logistic regression on the frozen backbone's 1,152
   features (``DSTorch.linear_probe``);
 - ``fine-tune, body lr x0.1``: ``DSTorch.pretrained("small_convnet", 10)``
   and ``DSTorch.fine_tune``: the head alone, then everything with the body
@@ -20,16 +20,19 @@ every method is scored on the same 1,000 test digits:
 - ``fine-tune, body lr x1``: the same with ``body_lr_factor=1``: clothes
   and digits are far apart, so the body has more to relearn.
 
-Nothing is tuned on the test digits: the recipes are fixed below, and the
+Nothing is tuned on the test digits: the recipes are fixed below. The
 choices made while building this (the backbone's 3x3 grid pooling and
-augmentation, ``body_lr_factor=1``) were compared on other digits of the
-training pool (seeds 100 and 101, 60 per class held out). Prints one row per
+augmentation, ``body_lr_factor=1``, the head epochs) and the alternatives
+tried and dropped (the pretrained weights as a mere starting point,
+transferring only the first two or four blocks, keeping batch-norm
+statistics) were compared on other digits of the training pool with
+``scripts/transfer_validation.py`` (seeds 100 and up). Prints one row per
 size and method: mean, standard deviation, minimum and maximum test accuracy
 over the seeds, and the mean seconds per run.
 
 Run from the repository root::
 
-    python scripts/transfer_report.py --out transfer_runs.csv     # 5 seeds
+    python scripts/transfer_report.py --out /tmp/transfer_runs.csv     # 5 seeds, 10/50/200 per class
     python scripts/transfer_report.py --seeds 2 --sizes 10 50 --methods scratch "fine-tune, body lr x1"
 """
 

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 import torchvision
 from torch import nn
 
-from dsml import DSTorch, PretrainedNet, SmallConvNet
+from dsml import DSTorch, PretrainedNet, SmallConvNet, data_path
 from dsml.models import weights as weight_files
 from dsml.models.pretrained import FASHION_MNIST_MEAN, FASHION_MNIST_STD, IMAGENET_MEAN, IMAGENET_STD
 
@@ -253,7 +253,7 @@ def test_a_file_that_is_not_plain_weights_is_refused(tmp_path):
 
 
 def test_the_shipped_backbone_loads_offline():
-    path = weight_files.SHIPPED_DIR / "small_convnet_fashionmnist.pt"
+    path = data_path("data/backbones/small_convnet_fashionmnist.pt")
     if not path.exists():
         pytest.fail(f"{path} is missing: run scripts/build_backbone.py")
     model = DSTorch.pretrained("small_convnet", 10)
@@ -264,6 +264,7 @@ def test_the_shipped_backbone_loads_offline():
 
 
 def test_a_missing_shipped_file_says_how_to_rebuild_it(monkeypatch, tmp_path):
-    monkeypatch.setattr(weight_files, "SHIPPED_DIR", tmp_path)
+    (tmp_path / "data").mkdir()  # a data folder without the backbone, found through DSML_DATA
+    monkeypatch.setenv("DSML_DATA", str(tmp_path))
     with pytest.raises(FileNotFoundError, match=r"Rebuild them with `python scripts/build_backbone.py`"):
         DSTorch.pretrained("small_convnet", 10)

@@ -16,8 +16,10 @@ from urllib.parse import urlparse
 
 import torch
 
+from dsml.data.shipped import data_path
+
 # dsml's own shipped backbones: data/backbones/ in the repository (the folder above the package).
-SHIPPED_DIR = Path(__file__).resolve().parents[2] / "data" / "backbones"
+BACKBONES = Path("data") / "backbones"  # under the project folder that holds the shipped data (DSML_DATA)
 
 
 def cache_dir() -> Path:
@@ -79,11 +81,15 @@ def read_state(path: str | os.PathLike) -> dict[str, torch.Tensor]:
 
 
 def shipped(filename: str, build_script: str) -> Path:
-    """The path of a backbone shipped in ``data/backbones``, or an error saying how to rebuild it."""
-    path = SHIPPED_DIR / filename
+    """The path of a backbone shipped in ``data/backbones``, or an error saying how to rebuild it.
+
+    The folder is found as the shipped data sets are (``DSTorch.data_path``): the
+    checkout dsml runs from, or the folder named by ``DSML_DATA``.
+    """
+    path = data_path(BACKBONES / filename)
     if not path.exists():
         raise FileNotFoundError(
-            f"the shipped weights {str(path)!r} are missing (dsml's data folder is not beside the package). "
+            f"the shipped weights {str(path)!r} are missing. "
             f"Rebuild them with `python {build_script}` from the repository root, or pass weights='path/to/file'."
         )
     return path
