@@ -10,7 +10,9 @@ from dsml.data.text import Vocabulary
 from dsml.facade import DSImage, DSTorch
 from dsml.models.cnn import SimpleCNN
 from dsml.models.dense import DenseNet
+from dsml.models.pretrained import PretrainedNet
 from dsml.models.rnn import SequenceRNN
+from dsml.models.small_convnet import SmallConvNet
 from dsml.models.text import TextCNN, TextRNN
 from dsml.train.callbacks import Callback
 from dsml.train.history import History
@@ -23,8 +25,10 @@ __all__ = [
     "DenseNet",
     "History",
     "ImageDataset",
+    "PretrainedNet",
     "SequenceRNN",
     "SimpleCNN",
+    "SmallConvNet",
     "TextCNN",
     "TextRNN",
     "Vocabulary",

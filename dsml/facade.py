@@ -9,9 +9,11 @@ code are both easy to find.
 from __future__ import annotations
 
 from dsml import scoring
-from dsml.data import datasets, images, sequences, shipped, splits, text, toy
+from dsml.data import datasets, folders, images, sequences, shipped, splits, text, toy
 from dsml.inside import activations, confused, descent, gradients, heatmaps, landscape, maps, mistakes, summary, units
+from dsml.inside import embed as features
 from dsml.inside import filters as conv_filters
+from dsml.models import pretrained as backbones
 from dsml.plots import cnn as plots_cnn
 from dsml.plots import confused as plots_confused
 from dsml.plots import gradients as plots_gradients
@@ -21,7 +23,7 @@ from dsml.plots import inside as plots_inside
 from dsml.plots import landscape as plots_landscape
 from dsml.plots import lr as plots_lr
 from dsml.plots import maps as plots_maps
-from dsml.train import checkpoints, evaluation, lr_finder, seeding
+from dsml.train import checkpoints, evaluation, finetune, lr_finder, seeding
 from dsml.train import loop as training
 
 
@@ -29,6 +31,9 @@ class DSImage:
     """Image helpers from the book."""
 
     plot_image_grid = staticmethod(plots.plot_image_grid)
+
+    # Your own photos: a folder of class sub-folders -> the book's table
+    table_from_folder = staticmethod(folders.table_from_folder)
 
 
 class DSTorch:
@@ -158,6 +163,14 @@ class DSTorch:
     plot_loss_interpolation = staticmethod(plots_landscape.plot_loss_interpolation)
     most_confused = staticmethod(confused.most_confused)
     plot_most_confused = staticmethod(plots_confused.plot_most_confused)
+
+    # Transfer learning: pretrained backbones, freezing, two-stage fine-tuning, features as a table
+    pretrained = staticmethod(backbones.pretrained)
+    freeze = staticmethod(finetune.freeze)
+    unfreeze = staticmethod(finetune.unfreeze)
+    fine_tune = staticmethod(finetune.fine_tune)
+    embed = staticmethod(features.embed)
+    linear_probe = staticmethod(features.linear_probe)
 
     @staticmethod
     def confusion_matrix(model, X, y=None, cn=None, batch_size: int = scoring.EVAL_BATCH_SIZE):

@@ -23,7 +23,14 @@ from conftest import ROOT
 from dsml import DenseNet, DSImage, DSTorch, SequenceRNN, data_path, seed_everything
 from dsml.data import shipped
 
-NAMES = ["mnist_1000", "fashionmnist_10000", "rotten_tomatoes", "japanese_vowels", "italypowerdemand"]
+NAMES = [
+    "mnist_1000",
+    "mnist_extra_2000",
+    "fashionmnist_10000",
+    "rotten_tomatoes",
+    "japanese_vowels",
+    "italypowerdemand",
+]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 
 
@@ -40,7 +47,7 @@ def elsewhere(tmp_path, monkeypatch):
 # ---------------------------------------------------------------- shipped data
 
 
-def test_the_five_shipped_tables_are_listed():
+def test_the_six_shipped_tables_are_listed():
     listed = DSTorch.datasets()
     assert listed["name"].to_list() == NAMES
     assert all((ROOT / file).is_file() for file in listed["file"])
@@ -73,7 +80,9 @@ def test_data_path_is_absolute_and_joins_its_parts(elsewhere):
 
 
 def test_an_unknown_name_lists_the_names_and_suggests_the_closest():
-    with pytest.raises(ValueError, match=r"one of 'mnist_1000', 'fashionmnist_10000'.*Did you mean 'mnist_1000'\?"):
+    with pytest.raises(
+        ValueError, match=r"one of 'mnist_1000', 'mnist_extra_2000', 'fashionmnist_10000'.*Did you mean 'mnist_1000'\?"
+    ):
         DSTorch.dataset("mnist")
     with pytest.raises(ValueError, match="Did you mean 'fashionmnist_10000'"):
         DSTorch.dataset("fashion_mnist_10000")

@@ -27,6 +27,11 @@ ENV_VAR = "DSML_DATA"
 # name -> (table file, kind, what it is); the README's "Shipped data" table says where each comes from.
 DATASETS: dict[str, tuple[str, str, str]] = {
     "mnist_1000": ("mnist_1000.csv", "images", "1,000 MNIST digits, 28x28 PNG, 750 train / 250 test"),
+    "mnist_extra_2000": (
+        "mnist_extra_2000.csv",
+        "images",
+        "2,000 more MNIST digits (none in mnist_1000), 28x28 PNG, 1,250 / 750",
+    ),
     "fashionmnist_10000": (
         "fashionmnist_10000.csv",
         "images",

@@ -1,0 +1,140 @@
+"""Transfer learning vs training from scratch on real MNIST digits, with 10, 50 and 200 labels per class.
+
+The backbone is dsml's shipped ``small_convnet``, trained on Fashion-MNIST
+(clothes) by ``scripts/build_backbone.py``; the new task is handwritten
+digits. The digits are the chapter sample ``data/mnist_1000.csv`` plus
+``data/mnist_extra_2000.csv`` (``scripts/build_mnist_extra.py``): 200
+training and 100 test digits per class. For each size n and each seed, the
+same n training digits per class (a seeded draw) go to every method, and
+every method is scored on the same 1,000 test digits:
+
+- ``scratch``: the same architecture with random weights, all of it trained
+  (``DSTorch.pretrained("small_convnet", 10, weights=None, freeze=False)``
+  and ``DSTorch.train``), as many epochs as fine-tuning gets in total;
+- ``scratch SimpleCNN``: the book's chapter 14 network, the same epochs;
+- ``linear probe``: logistic regression on the frozen backbone's 1,152
+  features (``DSTorch.linear_probe``);
+- ``fine-tune, body lr x0.1``: ``DSTorch.pretrained("small_convnet", 10)``
+  and ``DSTorch.fine_tune``: the head alone, then everything with the body
+  at a tenth of the learning rate (fine_tune's default, the usual recipe);
+- ``fine-tune, body lr x1``: the same with ``body_lr_factor=1``: clothes
+  and digits are far apart, so the body has more to relearn.
+
+Nothing is tuned on the test digits: the recipes are fixed below. The
+choices made while building this (the backbone's 3x3 grid pooling and
+augmentation, ``body_lr_factor=1``, the head epochs) and the alternatives
+tried and dropped (the pretrained weights as a mere starting point,
+transferring only the first two or four blocks, keeping batch-norm
+statistics) were compared on other digits of the training pool with
+``scripts/transfer_validation.py`` (seeds 100 and up). Prints one row per
+size and method: mean, standard deviation, minimum and maximum test accuracy
+over the seeds, and the mean seconds per run.
+
+Run from the repository root::
+
+    python scripts/transfer_report.py --out /tmp/transfer_runs.csv     # 5 seeds, 10/50/200 per class
+    python scripts/transfer_report.py --seeds 2 --sizes 10 50 --methods scratch "fine-tune, body lr x1"
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import torch
+from torch import optim
+
+from dsml import DSTorch, SimpleCNN
+
+LR = 1e-3
+BATCH_SIZE = 32
+# Epochs per training-set size: about 250-600 updates each, enough for every method's training loss to level off.
+EPOCHS = {10: 60, 50: 24, 200: 10}
+HEAD_EPOCHS = {10: 20, 50: 8, 200: 3}
+
+
+def load_digits() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Training pool (200 per class) and test digits (100 per class), scaled to [0, 1]."""
+    digits = pl.concat([DSTorch.dataset("mnist_1000"), DSTorch.dataset("mnist_extra_2000")])
+    _, X_pool, X_test, _, y_pool, y_test, _ = DSTorch.load_image(digits, scale=True)
+    return X_pool, y_pool, X_test, y_test
+
+
+def draw(y: torch.Tensor, per_class: int, seed: int) -> torch.Tensor:
+    """Row numbers of ``per_class`` rows of each class, a seeded draw."""
+    rng = np.random.default_rng(seed)
+    rows = [rng.choice(np.flatnonzero(y.numpy() == c), size=per_class, replace=False) for c in range(10)]
+    return torch.from_numpy(np.sort(np.concatenate(rows)))
+
+
+def run(method: str, n: int, seed: int, X, y, X_test, y_test) -> float:
+    """Test accuracy of one method trained on ``X, y`` (``n`` digits per class) with ``seed``."""
+    torch.manual_seed(seed)
+    epochs, quiet = EPOCHS[n], {"verbose": False, "seed": seed}
+    if method == "linear probe":
+        model = DSTorch.pretrained("small_convnet", 10)
+        return DSTorch.linear_probe(model, X, y, X_test, y_test, seed=seed)["test_accuracy"][0]
+    if method.startswith("fine-tune"):
+        model = DSTorch.pretrained("small_convnet", 10)
+        head, factor = HEAD_EPOCHS[n], 1.0 if method.endswith("x1") else 0.1
+        DSTorch.fine_tune(model, LR, X, y, epochs - head, BATCH_SIZE, head_epochs=head, body_lr_factor=factor, **quiet)
+    else:
+        if method == "scratch":
+            model = DSTorch.pretrained("small_convnet", 10, weights=None, freeze=False)
+        else:
+            model = SimpleCNN(num_classes=10)
+        DSTorch.train(model, optim.Adam(model.parameters(), lr=LR), X, y, epochs, BATCH_SIZE, **quiet)
+    return DSTorch.score_image(model, X_test, y_test)
+
+
+METHODS = ("scratch", "scratch SimpleCNN", "linear probe", "fine-tune, body lr x0.1", "fine-tune, body lr x1")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, default=5, help="seeds per size (default 5)")
+    parser.add_argument("--sizes", type=int, nargs="+", default=sorted(EPOCHS), choices=sorted(EPOCHS))
+    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
+    parser.add_argument("--out", type=Path, help="also write every run's accuracy to this CSV")
+    args = parser.parse_args()
+    torch.set_num_threads(1)  # small networks: a second thread barely helps, and stalls when other jobs share the CPU
+
+    X_pool, y_pool, X_test, y_test = load_digits()
+    runs = []
+    for n in args.sizes:
+        for seed in range(args.seeds):
+            rows = draw(y_pool, n, seed)
+            for method in args.methods:
+                started = time.perf_counter()
+                accuracy = run(method, n, seed, X_pool[rows], y_pool[rows], X_test, y_test)
+                runs.append((n, method, seed, accuracy, time.perf_counter() - started))
+                print(f"n={n:<4} seed={seed} {method:<24} test accuracy {accuracy:.4f}", flush=True)
+    table = pl.DataFrame(runs, schema=["per_class", "method", "seed", "accuracy", "seconds"], orient="row")
+    if args.out is not None:
+        table.write_csv(args.out)
+    print(summarise(table))
+
+
+def summarise(table: pl.DataFrame) -> str:
+    """A markdown table: mean, sd, min, max accuracy and mean seconds per size and method."""
+    lines = [
+        "| per class | method | mean accuracy | sd | min | max | seconds/run |",
+        "|---:|---|---:|---:|---:|---:|---:|",
+    ]
+    order = {m: i for i, m in enumerate(METHODS)}
+    for (n, method), part in sorted(table.group_by("per_class", "method"), key=lambda g: (g[0][0], order[g[0][1]])):
+        acc = part["accuracy"].to_list()
+        sd = statistics.stdev(acc) if len(acc) > 1 else float("nan")
+        lines.append(
+            f"| {n} | {method} | {statistics.mean(acc):.3f} | {sd:.3f} | {min(acc):.3f} | {max(acc):.3f} "
+            f"| {part['seconds'].mean():.1f} |"
+        )
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
