@@ -90,6 +90,36 @@ def test_train_then_score_and_predict_with_only_the_weights(lab, tmp_path, capsy
     assert np.allclose(probs, softmax_of(checkpoints.load_model(weights), X), atol=1e-6)
 
 
+def test_the_shipped_backbone_trains_its_head_from_the_shell(lab, tmp_path, capsys, one_thread):
+    weights = tmp_path / "backbone.pt"
+    status, out, err = run(capsys, "train", lab["images"], "--model", "small_convnet", "--epochs", 3,
+                           "--batch-size", 16, "--seed", 1, "--save", weights)  # fmt: skip
+    assert status == 0, err
+    assert "model=small_convnet" in out
+    test_accuracy = float(re.search(r"^test accuracy: (\d\.\d{4})$", out, re.M).group(1))
+
+    model = checkpoints.load_model(weights)  # rebuilt from the file alone: the same backbone, its new head
+    shipped = DSTorch.pretrained("small_convnet", 10)
+    body, saved_body = shipped.body.state_dict(), model.body.state_dict()
+    assert all(torch.equal(body[k], saved_body[k]) for k in body)  # frozen: the body did not change
+    assert not torch.equal(shipped.head.weight, model.head.weight)  # the head trained
+    info = checkpoints.checkpoint_info(weights)
+    assert info["architecture"]["class"] == "PretrainedNet" and info["architecture"]["args"]["arch"] == "small_convnet"
+    assert all(name.startswith("body.") for name in info["architecture"]["frozen"])
+
+    status, out, err = run(capsys, "score", "--weights", weights)
+    assert status == 0, err
+    assert f"test accuracy: {test_accuracy:.4f}" in out
+    table = lab["tables"]["images"]
+    X, *_, y_test, _ = DSTorch.load_image(table, scale=True)
+    n_test = len(y_test)
+    assert test_accuracy == pytest.approx(DSTorch.score_image(model, X[-n_test:], y_test), abs=1e-4)
+    status, _, err = run(capsys, "predict", lab["images"], "--weights", weights, "--out", tmp_path / "p.csv")
+    assert status == 0, err
+    probs = probabilities(pl.read_csv(tmp_path / "p.csv"))
+    assert np.allclose(probs, softmax_of(model, X), atol=1e-5)
+
+
 def test_a_cnn_remembers_its_image_size(lab, tmp_path, capsys, one_thread):
     weights = tmp_path / "cnn.pt"
     status, _, err = run(capsys, "train", lab["images"], "--model", "cnn", "--size", 16, 12, "--epochs", 1,

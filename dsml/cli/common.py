@@ -21,6 +21,7 @@ COLUMNS = {"label": "label", "filepath": "filepath", "index": "index", "text": "
 CLASS_KINDS = {
     "DenseNet": "image",
     "SimpleCNN": "image",
+    "PretrainedNet": "image",
     "TextCNN": "text",
     "TextRNN": "text",
     "SequenceRNN": "sequence",

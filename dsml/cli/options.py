@@ -88,7 +88,8 @@ OPTIONS = [
     Option(
         "model",
         "choice",
-        "dense, cnn (images); textcnn, textrnn (texts); rnn, lstm, gru (sequences); "
+        "dense, cnn, small_convnet (images; small_convnet: the shipped pretrained backbone, only its new head "
+        "trains); textcnn, textrnn (texts); rnn, lstm, gru (sequences); "
         "default: dense, textcnn or lstm for the table",
         TRAIN,
         choices=tuple(KINDS),

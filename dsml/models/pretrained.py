@@ -294,4 +294,7 @@ def pretrained(
         body.requires_grad_(False)
     head = nn.Linear(in_features, num_classes)
     prepare = ImageInput(size, spec.channels, spec.mean, spec.std)
-    return PretrainedNet(prepare, body, head, arch=arch, weights=source)
+    model = PretrainedNet(prepare, body, head, arch=arch, weights=source)
+    # what models.registry needs to build the same network again (weights come from the checkpoint)
+    model.init_args = {"arch": arch, "num_classes": num_classes, "input_size": list(size)}
+    return model

@@ -9,6 +9,7 @@ arguments are the ones the constructor was called with (each dsml network record
 with ``DSTorch.save``/``DSTorch.load``, into a model you build yourself.
 
 The command line's ``--model`` names are the *kinds*: ``dense`` and ``cnn`` for images,
+``small_convnet`` (the shipped pretrained backbone with a new head, its body frozen) for images,
 ``textcnn`` and ``textrnn`` for texts, ``rnn``/``lstm``/``gru`` for sequences.
 """
 
@@ -21,6 +22,7 @@ from torch import nn
 
 from dsml.models.cnn import SimpleCNN
 from dsml.models.dense import DenseNet
+from dsml.models.pretrained import PretrainedNet, pretrained
 from dsml.models.rnn import SequenceRNN
 from dsml.models.text import TextCNN, TextRNN
 
@@ -30,12 +32,14 @@ CLASSES: dict[str, type[nn.Module]] = {
     "TextCNN": TextCNN,
     "TextRNN": TextRNN,
     "SequenceRNN": SequenceRNN,
+    "PretrainedNet": PretrainedNet,
 }
 
 # --model name -> (class, the kind of table it reads)
 KINDS: dict[str, tuple[str, str]] = {
     "dense": ("DenseNet", "image"),
     "cnn": ("SimpleCNN", "image"),
+    "small_convnet": ("PretrainedNet", "image"),
     "textcnn": ("TextCNN", "text"),
     "textrnn": ("TextRNN", "text"),
     "rnn": ("SequenceRNN", "sequence"),
@@ -101,7 +105,8 @@ def build(architecture: dict) -> nn.Module:
     cls = CLASSES[architecture["class"]]
     args = architecture.get("args") or {}
     try:
-        model = cls(**args)
+        # a PretrainedNet is built by pretrained(); its weights (body and head) come from the checkpoint
+        model = pretrained(**args, weights=None, freeze=False) if cls is PretrainedNet else cls(**args)
     except (TypeError, ValueError) as err:
         raise ValueError(f"cannot build {cls.__name__}({signature(architecture)}): {err}") from None
     frozen = set(architecture.get("frozen") or ())
@@ -142,7 +147,7 @@ def new_model(
     """A fresh network of ``kind`` for inputs of ``input_shape`` (one row, without the batch).
 
     Args:
-        kind: ``dense``, ``cnn``, ``textcnn``, ``textrnn``, ``rnn``, ``lstm`` or ``gru``.
+        kind: ``dense``, ``cnn``, ``small_convnet``, ``textcnn``, ``textrnn``, ``rnn``, ``lstm`` or ``gru``.
         input_shape: ``(C, H, W)`` or ``(C*H*W,)`` for images, ``(T,)`` for token ids,
             ``(T, F)`` for sequences.
         num_classes: outputs, one per class.
@@ -157,6 +162,8 @@ def new_model(
     """
     table = data_kind(kind)
     if table == "image":
+        if kind == "small_convnet":
+            return pretrained("small_convnet", num_classes)  # takes any (C, H, W): it resizes and greys
         if kind == "dense":
             return DenseNet(in_features=int(torch.Size(input_shape).numel()), num_classes=num_classes)
         if len(input_shape) != 3:
