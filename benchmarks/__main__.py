@@ -1,13 +1,16 @@
-"""Run dsml's benchmarks: ``python -m benchmarks [load] [score] [train] [lazy] [--repeats N] [--threads N]``.
+"""Run dsml's benchmarks: ``python -m benchmarks [load] [score] [train] [lazy] [gpu] [--repeats N] [--threads N]``.
 
-From the project root; with no names, all four run (about 10 minutes on two
-cores). Each prints its contenders side by side with the ratios to its
-baseline; ``python -m benchmarks.bench_NAME --help`` lists a benchmark's own options.
+From the project root; with no names, all five run (about 10 minutes on two
+cores; without a CUDA GPU, gpu prints one "skipped" line). Each prints its
+contenders side by side with the ratios to its baseline;
+``python -m benchmarks.bench_NAME --help`` lists a benchmark's own options.
 
 - load: ``load_image`` vs the book's sequential PIL loop with float64 scaling (20,000 PNGs)
 - score: ``score_image`` vs the whole tensor through the model (SimpleCNN, 20,000 digits)
 - train: ``train`` vs a hand-written loop, skorch and Lightning (DenseNet, SimpleCNN)
 - lazy: one epoch over 20,000 PNGs on disk via ``image_dataset`` vs the eager tensors' memory
+- gpu: on a CUDA GPU, ``train``, ``score_image`` (60,000 digits) and ``amp=True`` vs hand-written CUDA code,
+  and ``torch.compile`` of the bare loop (skipped without a GPU)
 """
 
 from __future__ import annotations
@@ -15,9 +18,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from benchmarks import bench_lazy, bench_load, bench_score, bench_train
+from benchmarks import bench_gpu, bench_lazy, bench_load, bench_score, bench_train
 
-BENCHMARKS = {"load": bench_load, "score": bench_score, "train": bench_train, "lazy": bench_lazy}
+BENCHMARKS = {"load": bench_load, "score": bench_score, "train": bench_train, "lazy": bench_lazy, "gpu": bench_gpu}
 
 
 def main(argv: list[str] | None = None) -> None:

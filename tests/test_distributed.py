@@ -97,3 +97,34 @@ def test_the_command_line_under_torchrun_prints_and_saves_once(tmp_path):
     assert len(re.findall(r"^train accuracy: 0\.\d{4}$", result.stdout, re.M)) == 1
     assert len(re.findall(r"^test accuracy: 0\.\d{4}$", result.stdout, re.M)) == 1
     assert result.stdout.count("saved the weights") == 1 and weights.exists()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "device",
+    [
+        "cpu",
+        pytest.param(
+            "cuda:0",
+            marks=[pytest.mark.cuda, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")],
+        ),
+    ],
+)
+def test_two_processes_share_one_device_over_gloo(tmp_path, device):
+    """Two ranks on one GPU (gloo on CUDA tensors; NCCL refuses a GPU shared by two ranks). The "cpu" case runs
+    the same worker without a GPU, so everything but the CUDA tensors is checked everywhere."""
+    result = torchrun("tests/ddp_shared_gpu_worker.py", str(tmp_path), device)
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = epoch_lines(result.stdout)
+    assert [line.split(",")[0] for line in lines] == ["Epoch 1/3", "Epoch 2/3", "Epoch 3/3"]  # rank 0 alone prints
+    assert all("Val accuracy" in line for line in lines)
+    ranks = [torch.load(tmp_path / f"rank{r}.pt", weights_only=False) for r in (0, 1)]
+    assert [r["local_rank"] for r in ranks] == [0, 1]
+    for r in ranks:
+        assert (r["backend"], r["world_size"], r["device"]) == ("gloo", 2, device)
+    for name, weights in ranks[0]["state"].items():
+        assert torch.equal(weights, ranks[1]["state"][name]), f"{name} differs between the ranks"
+    drop_time = [[{k: v for k, v in rec.items() if k != "seconds"} for rec in r["history"]] for r in ranks]
+    assert drop_time[0] == drop_time[1]
+    losses = [rec["loss"] for rec in ranks[0]["history"]]
+    assert losses[-1] < losses[0]

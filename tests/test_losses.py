@@ -218,3 +218,17 @@ def test_the_task_comes_from_the_loss_type_then_the_data():
     assert resolve_loss(loss, torch.zeros(2), 3) is loss
     with raises_exactly(TypeError, "loss should be a name such as 'cross_entropy' or a loss function. Got int."):
         resolve_loss(3, torch.zeros(2), 1)
+
+
+def test_float_class_codes_for_a_classifier_are_named():
+    """Whole numbers 0..K-1 as floats next to a K-output model: class codes in the wrong dtype, not regression."""
+    g = torch.Generator().manual_seed(0)
+    X, y = torch.randn(30, 4, generator=g), (torch.arange(30) % 3).float()
+    model = nn.Linear(4, 3)
+    with pytest.raises(TypeError, match=r"y_train holds class codes as floats \(torch.float32\) for a model with 3 "
+                                        r"outputs.*y_train.long\(\)"):  # fmt: skip
+        DSTorch.train(model, optim.Adam(model.parameters()), X, y, num_epochs=1)
+    with pytest.raises(TypeError, match=r"y holds class codes as floats"):
+        DSTorch.score_image(model, X, y)
+    one_output = nn.Linear(4, 1)  # one output and float targets: regression, as before
+    DSTorch.train(one_output, optim.Adam(one_output.parameters()), X, y, num_epochs=1, verbose=False)

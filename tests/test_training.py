@@ -530,7 +530,7 @@ def test_a_dataset_with_codes_beyond_the_outputs(blobs):
 
     X, y, _, _ = blobs
     model = small_net(outputs=2)
-    with pytest.raises(ValueError, match="class code 2, but the model gives only 2 outputs"):
+    with pytest.raises(ValueError, match="class code 2, but the model gives outputs for codes 0 to 1 only"):
         DSTorch.train(model, optim.Adam(model.parameters()), TensorDataset(X, y), verbose=False)
 
 

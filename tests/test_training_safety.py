@@ -167,6 +167,28 @@ def test_a_dataset_gets_the_output_size_check_too(blobs):
         DSTorch.train(model, optim.Adam(model.parameters()), Labelled(X, y), num_epochs=1)
 
 
+def test_a_dataset_without_targets_has_its_codes_checked_batch_by_batch(blobs):
+    """No ``targets`` to check up front: each batch is checked on the CPU, before it could reach a GPU."""
+    X, y, _, _ = blobs
+    y = y.clone()
+    y[100] = 7  # the model has 3 outputs; row 100 is in a later batch
+    model = net()
+    with pytest.raises(ValueError, match=r"a batch of the Dataset has class code 7, but the model gives outputs for "
+                                         r"codes 0 to 2 only"):  # fmt: skip
+        DSTorch.train(model, optim.Adam(model.parameters()), TensorDataset(X, y), num_epochs=1, verbose=False)
+
+
+def test_validation_codes_beyond_the_outputs_are_refused_before_training(blobs):
+    X, y, Xv, yv = blobs
+    yv = yv.clone()
+    yv[4] = 3
+    model = net()
+    with pytest.raises(ValueError, match=r"y_valid has class code 3, but the model gives only 3 output\(s\) per row"):
+        DSTorch.train(model, optim.Adam(model.parameters()), X, y, X_valid=Xv, y_valid=yv, num_epochs=1)
+    with pytest.raises(ValueError, match=r"y has class code 3"):
+        DSTorch.evaluate(model, Xv, yv)
+
+
 @pytest.mark.parametrize("name", ["X_train", "X_valid"])
 def test_nan_in_training_or_validation_data_names_the_rows(blobs, name):
     X, y, Xv, yv = blobs

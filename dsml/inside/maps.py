@@ -17,9 +17,8 @@ from torch import nn
 
 from dsml._checks import require_columns, require_int, require_number
 from dsml.inside.layers import find_module
-from dsml.train.batches import batches
-from dsml.train.evaluation import EVAL_BATCH_SIZE
-from dsml.train.forward import eval_mode, forward, model_device
+from dsml.scoring import collect_outputs
+from dsml.train.evaluation import EVAL_BATCH_SIZE, iter_outputs
 from dsml.train.losses import predicted_codes, probabilities
 
 FEATURES = ("x1", "x2")
@@ -41,35 +40,13 @@ def grid_points(df: pl.DataFrame, resolution: int, margin: float = 0.1) -> tuple
 
 def _capture(model: nn.Module, X: torch.Tensor, module: nn.Module, side: str = "output") -> torch.Tensor:
     """``module``'s output (or its input, ``side="input"``) for every row of ``X``, ``(N, K)`` on the CPU."""
-    seen: list[torch.Tensor] = []
-    if side == "output":
-        handle = module.register_forward_hook(lambda mod, inp, out: seen.append(out))
-    else:
-        handle = module.register_forward_pre_hook(lambda mod, inp: seen.append(inp[0]))
-    chunks = []
-    try:
-        with eval_mode(model), torch.inference_mode():
-            for xb, _ in batches(X, None, EVAL_BATCH_SIZE, device=model_device(model)):
-                seen.clear()
-                forward(model, xb)
-                if not seen or not isinstance(seen[-1], torch.Tensor):
-                    raise ValueError(
-                        f"the {type(module).__name__} layer was not used (or gave no tensor) on these points."
-                    )
-                chunks.append(seen[-1].float().reshape(len(xb), -1).cpu())
-    finally:
-        handle.remove()
-    return torch.cat(chunks)
+    batches = iter_outputs(model, X, None, EVAL_BATCH_SIZE, layer=module, layer_input=side == "input")
+    return torch.cat([batch.captured.float().cpu() for batch in batches])
 
 
 def _outputs(model: nn.Module, X: torch.Tensor) -> torch.Tensor:
     """The model's outputs for every row of ``X``, ``(N, K)`` on the CPU."""
-    with eval_mode(model), torch.inference_mode():
-        chunks = [
-            forward(model, xb).float().cpu() for xb, _ in batches(X, None, EVAL_BATCH_SIZE, device=model_device(model))
-        ]
-    out = torch.cat(chunks)
-    return out.reshape(len(out), -1)
+    return collect_outputs(model, X)[0]
 
 
 def _points(x1: np.ndarray, x2: np.ndarray) -> torch.Tensor:

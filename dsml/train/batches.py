@@ -142,6 +142,7 @@ class LoaderBatches:
         sampler=None,
     ):
         self.device = torch.device(device) if device is not None else torch.device("cpu")
+        self.max_code: int | None = None  # the largest class code the model has an output for (set by train)
         self.loader = DataLoader(
             dataset,
             batch_size=batch_size,
@@ -162,6 +163,7 @@ class LoaderBatches:
         try:
             for item in iterator:
                 xb, yb = item if isinstance(item, (tuple, list)) else (item, None)
+                self._check_codes(yb)
                 yield to_device(xb, self.device), None if yb is None else to_device(yb, self.device)
         except Exception as err:
             self._stop_workers(iterator)
@@ -176,6 +178,18 @@ class LoaderBatches:
                 raise own from None
             finally:
                 del own  # the same cycle through this frame
+
+    def _check_codes(self, yb) -> None:
+        """Class codes beyond the model's outputs, found on the CPU before the batch moves (on a GPU
+        cross-entropy would end in a device-side assert). ``max_code`` is set by ``train``."""
+        if self.max_code is None or not isinstance(yb, torch.Tensor) or yb.dtype.is_floating_point or not len(yb):
+            return
+        top = int(yb.max())
+        if top > self.max_code:
+            raise ValueError(
+                f"a batch of the Dataset has class code {top}, but the model gives outputs for codes 0 to "
+                f"{self.max_code} only. Give the model one output per class (nn.Linear(..., {top + 1}))."
+            )
 
     def _stop_workers(self, iterator) -> None:
         """Stop the worker processes now: left to garbage collection after an error, torch waits 5 s for each."""

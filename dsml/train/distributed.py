@@ -49,6 +49,12 @@ def local_device(device: torch.device) -> torch.device:
     """Under ``torchrun`` with GPUs, each process uses the GPU of its ``LOCAL_RANK``."""
     if launched() and device.type == "cuda" and device.index is None:
         local = int(os.environ.get("LOCAL_RANK", "0"))
+        if local >= torch.cuda.device_count():
+            raise ValueError(
+                f"torchrun started more processes on this machine than it has GPUs ({torch.cuda.device_count()}): "
+                f"process {local} has none. Use --nproc_per_node={torch.cuda.device_count()} (one process per GPU), "
+                "or train on the CPU with device='cpu'."
+            )
         torch.cuda.set_device(local)
         return torch.device("cuda", local)
     return device

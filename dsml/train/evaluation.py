@@ -17,7 +17,7 @@ from torch import nn
 from dsml._checks import as_tensor, require_finite, require_same_length, require_targets
 from dsml.train.batches import batches, is_dataset
 from dsml.train.forward import eval_mode, forward, model_device
-from dsml.train.losses import resolve_loss
+from dsml.train.losses import require_codes_within, resolve_loss
 
 EVAL_BATCH_SIZE = 512
 
@@ -46,6 +46,7 @@ def iter_outputs(
     *,
     layer: nn.Module | None = None,
     layer_name: str | None = None,
+    layer_input: bool = False,
 ) -> Iterator[Outputs]:
     """Run ``model`` over ``X`` in batches, in eval mode, without gradients.
 
@@ -56,6 +57,7 @@ def iter_outputs(
         batch_size: rows per forward pass.
         layer: a submodule of ``model`` whose outputs to catch as well (its last call per batch).
         layer_name: its dotted name, for messages.
+        layer_input: catch what goes into ``layer`` instead of what comes out.
 
     Yields:
         ``Outputs(outputs, targets, captured)`` per batch, on the model's device.
@@ -72,7 +74,9 @@ def iter_outputs(
             require_same_length(X, y)
     caught: list[torch.Tensor] = []
     handle = None
-    if layer is not None:
+    if layer is not None and layer_input:
+        handle = layer.register_forward_pre_hook(lambda mod, inp: caught.append(_first_tensor(inp)))
+    elif layer is not None:
         handle = layer.register_forward_hook(lambda mod, inp, out: caught.append(_first_tensor(out)))
     try:
         with eval_mode(model), torch.inference_mode():
@@ -115,6 +119,8 @@ def evaluate(
         >>> DSTorch.evaluate(model, X_test, y_test)
         {'val_loss': 0.41, 'val_accuracy': 0.88}
     """
+    if y is not None and not is_dataset(X):
+        y = require_targets(y, "y")
     loss_sum = tally = 0.0
     rows = 0
     loss = None
@@ -122,7 +128,11 @@ def evaluate(
         if batch.targets is None:
             raise ValueError("evaluate needs the targets y (or a Dataset that yields (x, y) pairs).")
         if loss is None:  # picked from the first batch: class codes or floats, 1 or K outputs
-            loss = resolve_loss(loss_fn, batch.targets, batch.outputs.shape[1] if batch.outputs.ndim > 1 else 1)
+            outputs = batch.outputs.shape[1] if batch.outputs.ndim > 1 else 1
+            loss = resolve_loss(loss_fn, batch.targets, outputs)
+            if loss.classifies and isinstance(y, torch.Tensor) and len(y):
+                # once, on the CPU: on a GPU a code beyond the outputs would end in a device-side assert
+                require_codes_within(int(y.max()), outputs, loss, "y")
         n = len(batch.targets)
         loss_sum += float(loss(batch.outputs, batch.targets)) * n
         tally += float(loss.tally(batch.outputs, batch.targets))

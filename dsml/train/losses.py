@@ -153,6 +153,33 @@ class Loss:
         return record
 
 
+def refuse_float_class_codes(y: torch.Tensor | None, num_outputs: int | None, name: str = "y") -> None:
+    """Raise ``TypeError`` when float targets are really class codes for a classifier with several outputs.
+
+    Float targets mean regression, but whole numbers 0..K-1 as floats next to a K-output model are
+    class codes in the wrong dtype (``torch.tensor(labels, dtype=torch.float32)``, numpy floats).
+    """
+    if y is None or not y.dtype.is_floating_point or not num_outputs or num_outputs < 2 or len(y) == 0:
+        return
+    if y.ndim == 1 and bool((y == y.round()).all()) and 0 <= float(y.min()) and float(y.max()) < num_outputs:
+        raise TypeError(
+            f"{name} holds class codes as floats ({y.dtype}) for a model with {num_outputs} outputs per row: class "
+            f"codes should be int64. Use {name}.long() (load_image and load_text give int64 codes), or pass "
+            "loss='mse' if these really are numbers to predict."
+        )
+
+
+def require_codes_within(top_code: int, num_outputs: int, loss: Loss, name: str) -> None:
+    """Raise ``ValueError`` when class code ``top_code`` of ``name`` has no output of the model."""
+    classes = 2 if loss.kind == "binary" else num_outputs
+    if top_code >= classes:
+        raise ValueError(
+            f"{name} has class code {top_code}, but the model gives only {num_outputs} output(s) per row "
+            f"(codes 0 to {classes - 1}). Use labels coded like the training rows (the same load_image call), "
+            f"or give the model more outputs."
+        )
+
+
 def _infer_kind(y: torch.Tensor | None, num_outputs: int | None) -> Kind:
     if y is not None and y.dtype.is_floating_point:
         return "regression"
@@ -174,6 +201,7 @@ def resolve_loss(loss, y: torch.Tensor | None, num_outputs: int | None) -> Loss:
     if isinstance(loss, Loss):
         return loss
     if loss is None:
+        refuse_float_class_codes(y, num_outputs)
         return Loss(_infer_kind(y, num_outputs))
     if isinstance(loss, str):
         if loss not in KINDS:

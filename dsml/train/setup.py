@@ -24,7 +24,7 @@ from dsml._checks import (
 from dsml.data.splits import stratified_split
 from dsml.train.batches import is_dataset
 from dsml.train.forward import eval_mode, forward
-from dsml.train.losses import Loss, resolve_loss
+from dsml.train.losses import Loss, refuse_float_class_codes, require_codes_within, resolve_loss
 
 
 def check_model_and_optimizer(model: nn.Module, optimizer) -> None:
@@ -135,6 +135,8 @@ def pick_loss(model: nn.Module, data: TrainingData, loss, device: torch.device) 
     with eval_mode(model), torch.no_grad():
         out = forward(model, xb.to(device))
     num_outputs = out.shape[1] if out.ndim > 1 else 1
+    if loss is None:
+        refuse_float_class_codes(y_all if y_all is not None else y_sample, num_outputs, "y_train")
     loss_fn = resolve_loss(loss, y_sample, num_outputs)
     if loss_fn.classifies and y_sample.dtype.is_floating_point:
         raise TypeError(
@@ -143,6 +145,9 @@ def pick_loss(model: nn.Module, data: TrainingData, loss, device: torch.device) 
         )
     if y_all is not None and len(y_all) and loss_fn.classifies:
         _check_classes(loss_fn, num_outputs, int(y_all.max()))
+    if isinstance(data.y_valid, torch.Tensor) and len(data.y_valid) and loss_fn.classifies:
+        # checked now, on the CPU: on a GPU a code beyond the outputs would end in a device-side assert
+        require_codes_within(int(data.y_valid.max()), num_outputs, loss_fn, "y_valid")
     return loss_fn, num_outputs
 
 

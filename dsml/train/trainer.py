@@ -130,6 +130,8 @@ class Trainer:
         self.run = distributed.setup(self.model, self.device)
         self.loss, self.num_outputs = pick_loss(self.model, data, loss, self.device)
         self.batches = self._batches(data)
+        if is_dataset(data.X_train) and self.loss.classifies:
+            self.batches.max_code = 1 if self.loss.kind == "binary" else self.num_outputs - 1
         if self.schedule == "onecycle":
             self.scheduler = torch.optim.lr_scheduler.OneCycleLR(
                 self.optimizer,
