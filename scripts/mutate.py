@@ -76,18 +76,22 @@ def report() -> bool:
         got = results(path)
         total = len(got)
         caught = sum(s in ("killed", "timeout") for s in got.values())
+        unchecked = sum(s == "not checked" for s in got.values())
         score = caught / total if total else 0.0
         ok &= score >= GOAL
-        left = sorted(name for name, s in got.items() if s not in ("killed", "timeout"))
+        left = sorted(name for name, s in got.items() if s not in ("killed", "timeout", "not checked"))
         survivors += [f"{name}: {got[name]}" for name in left]
         equivalents += pragmas(path)
         timeouts = sum(s == "timeout" for s in got.values())
-        rows.append((path, caught, total, timeouts, len(pragmas(path)), f"{score:.0%}"))
-    print(f"{'module':36} {'killed':>7} {'total':>6} {'(hangs)':>8} {'no-mutate lines':>16} {'score':>6}")
-    for path, caught, total, timeouts, eq, score in rows:
-        print(f"{path:36} {caught:7} {total:6} {timeouts:8} {eq:16} {score:>6}")
-    caught, total = sum(r[1] for r in rows), sum(r[2] for r in rows)
-    print(f"{'all':36} {caught:7} {total:6} {'':8} {len(equivalents):16} {caught / max(total, 1):6.0%}")
+        partial = " (partial)" if unchecked else ""
+        rows.append((path, caught, total, unchecked, timeouts, len(pragmas(path)), f"{score:.0%}{partial}"))
+    head = ("module", "killed", "total", "unchecked", "(hangs)", "no-mutate lines", "score")
+    print(f"{head[0]:32} {head[1]:>6} {head[2]:>6} {head[3]:>9} {head[4]:>7} {head[5]:>15}  {head[6]}")
+    for path, caught, total, unchecked, timeouts, eq, score in rows:
+        print(f"{path:32} {caught:6} {total:6} {unchecked:9} {timeouts:7} {eq:15}  {score}")
+    caught, total, unchecked = sum(r[1] for r in rows), sum(r[2] for r in rows), sum(r[3] for r in rows)
+    print(f"{'all':32} {caught:6} {total:6} {unchecked:9} {'':7} {len(equivalents):15}  {caught / max(total, 1):.0%}")
+    print("\nscore = killed / total; a mutant not yet run (unchecked) counts as not killed.")
     if survivors:
         print("\nNot killed (see one with: mutmut show NAME):")
         print("\n".join(f"  {s}" for s in survivors))

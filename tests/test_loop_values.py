@@ -253,3 +253,19 @@ def test_a_notebook_without_ipywidgets_is_told_in_full(monkeypatch):
         "progress bars in Jupyter need the ipywidgets package (pip install ipywidgets); "
         "showing a text progress bar instead."
     ]
+
+
+def test_a_resumed_run_continues_the_schedulers_learning_rates(blobs, tmp_path):
+    """StepLR halves the rate every second epoch. Resumed after epoch 3, epoch 5 gets 0.025 as in one uninterrupted
+    run; a scheduler started afresh would count its steps from the resume and keep 0.05."""
+    X, y = blobs
+
+    def run(epochs, **kwargs):
+        model = small_net()
+        sgd = optim.SGD(model.parameters(), lr=0.1)
+        steps = optim.lr_scheduler.StepLR(sgd, step_size=2, gamma=0.5)
+        return DSTorch.train(model, sgd, X, y, epochs, scheduler=steps, verbose=False, **kwargs)
+
+    run(3, checkpoint=tmp_path / "ck.pt")
+    resumed = run(5, checkpoint=tmp_path / "ck.pt", resume=True)
+    assert [r["lr"] for r in resumed] == pytest.approx([0.1, 0.1, 0.05, 0.05, 0.025])
