@@ -291,3 +291,27 @@ def test_a_layer_gives_its_first_tensor_or_a_clear_error(data):
         "Pick a layer of the forward path.",
     ):
         list(iter_outputs(dict_model, X, layer=dict_model[0], layer_name="0"))
+
+
+def test_class_codes_beyond_the_outputs_are_named_before_any_batch_runs():
+    """A list of labels is checked like a tensor (all rows at once, on the CPU), for K outputs and for one."""
+    X = torch.randn(4, 3)
+    advice = "Use labels coded like the training rows (the same load_image call), or give the model more outputs."
+    with raises_exactly(
+        ValueError, f"y has class code 3, but the model gives only 2 output(s) per row (codes 0 to 1). {advice}"
+    ):
+        DSTorch.evaluate(nn.Linear(3, 2), X, [0, 1, 3, 0])
+    with raises_exactly(
+        ValueError, f"y has class code 2, but the model gives only 1 output(s) per row (codes 0 to 1). {advice}"
+    ):
+        DSTorch.evaluate(nn.Linear(3, 1), X, [0, 1, 2, 0])
+    assert set(DSTorch.evaluate(nn.Linear(3, 1), X, [0, 1, 1, 0])) == {"val_loss", "val_accuracy"}  # 0/1 fit
+
+
+def test_a_dataset_with_y_is_refused_whatever_y_holds():
+    rows = TensorDataset(torch.randn(4, 3), torch.tensor([0, 1, 1, 0]))
+    for y in ([0, 1, 1, 0], [[0], [1]]):
+        with raises_exactly(
+            TypeError, "pass either a Dataset (which yields (x, y) pairs) or tensors X and y, not a Dataset and y."
+        ):
+            DSTorch.evaluate(nn.Linear(3, 2), rows, y)

@@ -245,6 +245,13 @@ def test_class_code_refusals_in_full():
     ):
         data = setup.TrainingData(X, torch.tensor([0, 1, 1, 0]), X[:2], torch.tensor([3, 0]))
         setup.pick_loss(nn.Linear(3, 2), data, None, CPU)
+    with raises_exactly(
+        ValueError,
+        "y_valid has class code 2, but the model gives only 1 output(s) per row (codes 0 to 1). Use labels coded "
+        "like the training rows (the same load_image call), or give the model more outputs.",
+    ):
+        data = setup.TrainingData(X, torch.tensor([0, 1, 1, 0]), X[:2], torch.tensor([1, 2]))
+        setup.pick_loss(nn.Linear(3, 1), data, None, CPU)
 
 
 def test_codes_up_to_the_outputs_are_fine():

@@ -119,8 +119,8 @@ def evaluate(
         >>> DSTorch.evaluate(model, X_test, y_test)
         {'val_loss': 0.41, 'val_accuracy': 0.88}
     """
-    if y is not None and not is_dataset(X):
-        y = require_targets(y, "y")
+    if y is not None and not is_dataset(X):  # a list y becomes a tensor here, for the class-code check below
+        y = require_targets(y, "y")  # pragma: no mutate (equivalent: "y" is also the default name)
     loss_sum = tally = 0.0
     rows = 0
     loss = None
