@@ -315,3 +315,16 @@ def test_a_dataset_with_y_is_refused_whatever_y_holds():
             TypeError, "pass either a Dataset (which yields (x, y) pairs) or tensors X and y, not a Dataset and y."
         ):
             DSTorch.evaluate(nn.Linear(3, 2), rows, y)
+
+
+def test_a_layer_s_input_or_output_is_caught_and_the_hook_removed():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))
+    X = torch.randn(5, 3)
+    with torch.no_grad():
+        hidden, out = torch.relu(model[0](X)), model(X)
+    (into,) = iter_outputs(model, X, layer=model[2], layer_input=True)
+    (out_of,) = iter_outputs(model, X, layer=model[2])
+    assert torch.allclose(into.captured, hidden) and torch.allclose(out_of.captured, out)
+    assert torch.allclose(into.outputs, out)
+    assert not model[2]._forward_pre_hooks and not model[2]._forward_hooks
