@@ -12,7 +12,7 @@ from torch import nn, optim
 from torch.nn import functional as F
 
 from dsml import DSTorch
-from dsml.train.losses import Loss, predicted_codes, probabilities, resolve_loss
+from dsml.train.losses import Loss, predicted_codes, probabilities, refuse_float_class_codes, resolve_loss
 
 
 @pytest.fixture
@@ -232,3 +232,44 @@ def test_float_class_codes_for_a_classifier_are_named():
         DSTorch.score_image(model, X, y)
     one_output = nn.Linear(4, 1)  # one output and float targets: regression, as before
     DSTorch.train(one_output, optim.Adam(one_output.parameters()), X, y, num_epochs=1, verbose=False)
+
+
+FLOAT_CODES = (
+    "{name} holds class codes as floats ({dtype}) for a model with {k} outputs per row: class codes should be "
+)
+FLOAT_CODES += "int64. Use {name}.long() (load_image and load_text give int64 codes), or pass loss='mse' if these "
+FLOAT_CODES += "really are numbers to predict."
+
+
+@pytest.mark.parametrize(
+    ("y", "k"),
+    [
+        (torch.tensor([0.0, 2.0, 1.0]), 3),
+        (torch.tensor([1.0, 1.0], dtype=torch.float64), 2),  # codes need not start at 0
+        (torch.tensor([0.0, 0.0, 0.0]), 2),
+    ],
+)
+def test_whole_floats_below_the_outputs_are_class_codes(y, k):
+    with raises_exactly(TypeError, FLOAT_CODES.format(name="y_train", dtype=y.dtype, k=k)):
+        refuse_float_class_codes(y, k, "y_train")
+    with raises_exactly(TypeError, FLOAT_CODES.format(name="y", dtype=y.dtype, k=k)):
+        refuse_float_class_codes(y, k)
+
+
+@pytest.mark.parametrize(
+    ("y", "k"),
+    [
+        (None, 3),
+        (torch.tensor([0, 2, 1]), 3),  # int64: class codes already
+        (torch.tensor([0.0, 1.0]), 1),  # one output: 0/1 floats are binary targets (BCE takes floats)
+        (torch.tensor([0.0, 1.0]), 0),
+        (torch.tensor([0.0, 1.0]), None),
+        (torch.tensor([]), 3),
+        (torch.tensor([0.0, 3.0]), 3),  # a value beyond the outputs: numbers, not codes
+        (torch.tensor([-1.0, 1.0]), 3),
+        (torch.tensor([0.0, 1.5]), 3),
+        (torch.tensor([[0.0, 1.0], [1.0, 0.0]]), 2),  # one target per output: regression
+    ],
+)
+def test_other_targets_are_left_to_the_loss(y, k):
+    refuse_float_class_codes(y, k)
