@@ -83,7 +83,9 @@ def report() -> bool:
         survivors += [f"{name}: {got[name]}" for name in left]
         equivalents += pragmas(path)
         timeouts = sum(s == "timeout" for s in got.values())
-        partial = " (partial)" if unchecked else ""
+        checked = total - unchecked
+        partial = f" (partial: {caught / checked:.0%} of the {checked} run)" if unchecked and checked else ""
+        partial = " (not run)" if total and not checked else partial
         rows.append((path, caught, total, unchecked, timeouts, len(pragmas(path)), f"{score:.0%}{partial}"))
     head = ("module", "killed", "total", "unchecked", "(hangs)", "no-mutate lines", "score")
     print(f"{head[0]:32} {head[1]:>6} {head[2]:>6} {head[3]:>9} {head[4]:>7} {head[5]:>15}  {head[6]}")
@@ -91,7 +93,7 @@ def report() -> bool:
         print(f"{path:32} {caught:6} {total:6} {unchecked:9} {timeouts:7} {eq:15}  {score}")
     caught, total, unchecked = sum(r[1] for r in rows), sum(r[2] for r in rows), sum(r[3] for r in rows)
     print(f"{'all':32} {caught:6} {total:6} {unchecked:9} {'':7} {len(equivalents):15}  {caught / max(total, 1):.0%}")
-    print("\nscore = killed / total; a mutant not yet run (unchecked) counts as not killed.")
+    print("\nscore = killed / total: a mutant not yet run (unchecked) counts as not killed.")
     if survivors:
         print("\nNot killed (see one with: mutmut show NAME):")
         print("\n".join(f"  {s}" for s in survivors))
