@@ -38,6 +38,16 @@ def test_appearance_order():
     assert list(cn) == ["dog", "cat", "bird"] and y.tolist() == [0, 1, 0, 2]
 
 
+def test_appearance_order_with_many_classes():
+    """200 classes, each seen first at a known row: the order cannot come out right by chance."""
+    rng = np.random.default_rng(0)
+    first = [f"class {k}" for k in rng.permutation(200)]
+    labels = first + [first[k] for k in rng.integers(0, 200, 300)]
+    y, cn = tables.encode_labels(pl.Series("label", labels), "appearance")
+    assert list(cn) == first
+    assert y.tolist() == [first.index(label) for label in labels]
+
+
 def test_categorical_labels_become_their_names():
     y, cn = tables.encode_labels(pl.Series("label", ["b", "a", "b"], dtype=pl.Categorical))
     assert list(cn) == ["a", "b"] and y.tolist() == [1, 0, 1]
