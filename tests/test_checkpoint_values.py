@@ -385,3 +385,41 @@ def test_prepare_checkpoint_messages_in_full(tmp_path):
     checkpoints.prepare_checkpoint(weights, overwrite=True)
     checkpoints.prepare_checkpoint(run, resume=True, overwrite=True)
     assert files.kind_of(weights) == ("weights", None) and files.kind_of(run) == ("training", 3)  # nothing written
+
+
+def test_annotate_and_info_name_each_entry(tmp_path):
+    path = checkpoints.save(linear(2.0), tmp_path / "m.pt")
+    checkpoints.annotate(path, settings={"lr": np.float32(0.5)})
+    info = checkpoints.checkpoint_info(path)
+    assert (info["model_class"], info["settings"], info["cn"], info["data"]) == ("Linear", {"lr": 0.5}, None, None)
+    with raises_exactly(
+        TypeError, "settings['m'] should hold only plain values (str, int, float, list, dict). Got object."
+    ):
+        checkpoints.annotate(path, settings={"m": object()})
+
+
+def test_info_and_load_model_name_the_file_that_holds_no_weights(tmp_path):
+    torch.save(torch.zeros(2), tmp_path / "t.pt")
+    message = (
+        f"{str(tmp_path / 't.pt')!r} holds a single tensor of shape (2,), not a model's weights. Save weights with "
+        "DSTorch.save(model, path, cn) or torch.save(model.state_dict(), path)."
+    )
+    for call in (checkpoints.checkpoint_info, checkpoints.load_model):
+        with raises_exactly(ValueError, message):
+            call(tmp_path / "t.pt")
+
+
+def test_a_state_dict_of_one_tensor_is_weights(tmp_path):
+    torch.save({"weight": torch.full((1, 2), 3.0)}, tmp_path / "one.pt")
+    model = checkpoints.load(nn.Linear(2, 1, bias=False), tmp_path / "one.pt")
+    assert model.weight.detach().tolist() == [[3.0, 3.0]]
+
+
+def test_a_refusal_without_the_objects_name_still_says_what_it_is():
+    """torch names the global it refused; if a message ever lacks the name, the refusal still says why."""
+    got = files._refusal("p.pt", RuntimeError("Unsupported global: something torch did not name"))
+    assert str(got) == (
+        "'p.pt' is not a weights file dsml can read safely: it holds pickled Python objects (e.g. a whole model "
+        "saved with torch.save(model)), and loading that could run any code. Save the weights instead: "
+        "DSTorch.save(model, path, cn) or torch.save(model.state_dict(), path)."
+    )

@@ -164,7 +164,9 @@ def saved_from(state) -> str:
         return ""
     network = registry.describe_text(state.get("architecture"))
     if not state.get("architecture"):
-        network = f"a {state.get('model_class', 'network')}"
+        network = (
+            f"a {state.get('model_class', 'network')}"  # pragma: no mutate (equivalent: is_dsml needs model_class)
+        )
     data = state.get("data") or {}
     size = data.get("input_shape")
     on = f" on inputs of shape {tuple(size)}" if size else ""
