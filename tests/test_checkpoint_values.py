@@ -423,3 +423,12 @@ def test_a_refusal_without_the_objects_name_still_says_what_it_is():
         "saved with torch.save(model)), and loading that could run any code. Save the weights instead: "
         "DSTorch.save(model, path, cn) or torch.save(model.state_dict(), path)."
     )
+
+
+def test_load_model_names_the_file_when_its_weights_do_not_fit_the_recorded_network(tmp_path):
+    path = checkpoints.save(DenseNet(4, (3,), 2), tmp_path / "m.pt")
+    state = torch.load(path, weights_only=True)
+    state["architecture"]["args"]["hidden_sizes"] = [5]  # the record says 5 hidden units, the weights have 3
+    torch.save(state, path)
+    with pytest.raises(ValueError, match=rf"^the weights in {re.escape(repr(str(path)))} do not fit this DenseNet: "):
+        checkpoints.load_model(path)
