@@ -432,3 +432,11 @@ def test_load_model_names_the_file_when_its_weights_do_not_fit_the_recorded_netw
     torch.save(state, path)
     with pytest.raises(ValueError, match=rf"^the weights in {re.escape(repr(str(path)))} do not fit this DenseNet: "):
         checkpoints.load_model(path)
+
+
+def test_an_optimizer_built_from_named_parameters_resumes_a_state_saved_without_names():
+    model = linear(1.0)
+    saved = optim.SGD(model.parameters(), lr=0.3).state_dict()  # no param_names in its groups
+    named = optim.SGD(model.named_parameters(), lr=0.1)
+    files.load_optimizer(named, {"optimizer": saved, "optimizer_class": "SGD"}, "p.pt")
+    assert named.param_groups[0]["lr"] == 0.3
