@@ -440,3 +440,19 @@ def test_an_optimizer_built_from_named_parameters_resumes_a_state_saved_without_
     named = optim.SGD(model.named_parameters(), lr=0.1)
     files.load_optimizer(named, {"optimizer": saved, "optimizer_class": "SGD"}, "p.pt")
     assert named.param_groups[0]["lr"] == 0.3
+
+
+def test_resuming_names_the_file_in_every_refusal_and_warning(tmp_path):
+    bare = tmp_path / "bare.pt"
+    torch.save(linear(1.0).state_dict(), bare)
+    model = linear(0.0)
+    with pytest.raises(ValueError, match=rf"^{re.escape(repr(str(bare)))} is not a file written by dsml"):
+        checkpoints.load_training_state(bare, model, optim.SGD(model.parameters(), lr=0.1), None)
+    path = tmp_path / "ck.pt"
+    train_state(path, linear(1.0), optim.Adam(linear(1.0).parameters()))
+    with pytest.raises(ValueError, match=rf"^the training state in {re.escape(repr(str(path)))} was saved with optim"):
+        checkpoints.load_training_state(path, model, optim.SGD(model.parameters(), lr=0.1), None)
+    nan = linear(float("nan"))
+    train_state(tmp_path / "nan.pt", nan, optim.SGD(nan.parameters(), lr=0.1))
+    with pytest.warns(UserWarning, match=rf"^the weights in {re.escape(repr(str(tmp_path / 'nan.pt')))} contain NaN"):
+        checkpoints.load_training_state(tmp_path / "nan.pt", model, optim.SGD(model.parameters(), lr=0.1), None)
