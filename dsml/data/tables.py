@@ -148,25 +148,33 @@ def encode_labels(
     """
     require_choice(class_order, "class_order", CLASS_ORDERS)
     check_labels(labels, what)
+    # pragma: no mutate start (equivalent: polars gives a Categorical's or Enum's names, not codes, either way)
     if labels.dtype == pl.Categorical or isinstance(labels.dtype, pl.Enum):
         labels = labels.cast(pl.String)
+    # pragma: no mutate end
     if class_order == "sorted":
         cn, codes = np.unique(labels.to_numpy(), return_inverse=True)
     else:
         cn = labels.unique(maintain_order=True).to_numpy()
         code_of = {label: code for code, label in enumerate(cn.tolist())}
         codes = [code_of[label] for label in labels.to_list()]
-    return torch.from_numpy(np.asarray(codes, dtype=np.int64).reshape(-1)), cn
+    # int64 and 1-D whatever numpy gives (int32 codes on Windows, an input-shaped inverse in numpy 2.0)
+    codes = np.asarray(codes, dtype=np.int64).reshape(-1)  # pragma: no mutate (equivalent on 64-bit Linux, numpy 2.4)
+    return torch.from_numpy(codes), cn
 
 
-def split_masks(df: pl.DataFrame, index: str, stacklevel: int = 3) -> tuple[np.ndarray, np.ndarray]:
+def split_masks(
+    df: pl.DataFrame,
+    index: str,
+    stacklevel: int = 3,  # pragma: no mutate (mutmut's trampoline adds a frame; tested outside mutmut)
+) -> tuple[np.ndarray, np.ndarray]:
     """Boolean train/test row masks from the ``index`` column, checking its values.
 
     A value that looks like a misspelt split (``"Train"``, ``" test"``) is an
     error; any other value (``"valid"``, null) keeps its rows in ``X``/``y`` but
     out of both splits, as in the book, with a warning that counts them.
     """
-    values = df[index].cast(pl.Utf8, strict=False)
+    values = df[index].cast(pl.Utf8, strict=False)  # pragma: no mutate (equivalent: a cast to text never fails partly)
     counts = values.value_counts(sort=True).rows()
     odd = [(v, n) for v, n in counts if v not in SPLITS]
     misspelt = [(v, n) for v, n in odd if v is not None and v.strip().lower() in SPLITS]
@@ -181,7 +189,7 @@ def split_masks(df: pl.DataFrame, index: str, stacklevel: int = 3) -> tuple[np.n
         warnings.warn(
             f"column {index!r} has values other than 'train' and 'test': {listed}. "
             "Those rows are in X and y but in neither X_train nor X_test.",
-            stacklevel=stacklevel,
+            stacklevel=stacklevel,  # pragma: no mutate (mutmut's trampoline adds a frame; tested outside mutmut)
         )
     return (values == "train").fill_null(False).to_numpy(), (values == "test").fill_null(False).to_numpy()
 
@@ -195,10 +203,14 @@ def train_test_rows(
     otherwise a seeded split, stratified by class, that holds out 20% of the rows.
     """
     if index is not None and index in df.columns:
-        train_mask, test_mask = split_masks(df, index, stacklevel=4)
+        train_mask, test_mask = split_masks(
+            df,
+            index,
+            stacklevel=4,  # pragma: no mutate (mutmut's trampoline adds a frame; tested outside mutmut)
+        )
         return torch.from_numpy(np.flatnonzero(train_mask)), torch.from_numpy(np.flatnonzero(test_mask))
     if index not in (None, "index"):
-        require_columns(df, [index], what="the table")
+        require_columns(df, [index])
     if y is None:
         raise ValueError(
             "the table has no 'index' column, so the training rows come from a seeded split stratified by "

@@ -177,9 +177,9 @@ def load_model(path: str | Path) -> nn.Module:
     """
     state = read(path)
     files.require_state_dict_holder(state, path)
-    architecture = state.get("architecture") if isinstance(state, dict) else None
+    architecture = state.get("architecture")  # a dict: require_state_dict_holder passed
     if not architecture:
-        name = state.get("model_class") if isinstance(state, dict) else None
+        name = state.get("model_class")
         raise ValueError(
             f"{str(path)!r} holds the weights of {'a ' + name if name else 'a network'} but not how to build it: "
             f"dsml rebuilds only its own networks ({', '.join(registry.CLASSES)}) saved by this version. "

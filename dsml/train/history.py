@@ -64,7 +64,8 @@ class History:
     def epochs_since_best(self) -> int:
         """How many epochs have passed since the best one (all of them when none is finite)."""
         best = self.best_epoch
-        last = self.records[-1]["epoch"] if self.records else 0
+        # the 0 is a placeholder: with no records the answer is last - (last - 0) = 0 whatever it is
+        last = self.records[-1]["epoch"] if self.records else 0  # pragma: no mutate
         return last - (best if best is not None else last - len(self.records))
 
     @property
