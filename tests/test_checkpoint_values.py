@@ -219,8 +219,8 @@ def test_load_model_says_which_network_it_cannot_build(tmp_path):
     with raises_exactly(
         ValueError,
         f"{str(path)!r} holds the weights of a Linear but not how to build it: dsml rebuilds only its own networks "
-        "(DenseNet, SimpleCNN, TextCNN, TextRNN, SequenceRNN) saved by this version. Build the model as your code "
-        "does and load the weights into it with DSTorch.load(model, path).",
+        "(DenseNet, SimpleCNN, TextCNN, TextRNN, SequenceRNN, PretrainedNet) saved by this version. "
+        "Build the model as your code does and load the weights into it with DSTorch.load(model, path).",
     ):
         checkpoints.load_model(path)
     torch.save(linear(1.0).state_dict(), tmp_path / "bare.pt")
