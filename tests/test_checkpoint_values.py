@@ -205,6 +205,18 @@ def test_nan_weights_are_named_three_at_a_time(tmp_path):
     assert torch.isnan(model[0].weight).all() and float(model[2].bias.detach()) == 0.0  # loaded all the same
 
 
+def test_exactly_three_nan_tensors_are_all_named_with_no_more(tmp_path):
+    model = nn.Sequential(nn.Linear(1, 1), nn.Linear(1, 1))  # 0.weight, 0.bias, 1.weight NaN; 1.bias finite
+    state = {k: torch.full_like(v, float("nan")) for k, v in model.state_dict().items()}
+    state["1.bias"] = torch.zeros(1)
+    torch.save(state, tmp_path / "nan.pt")
+    with pytest.warns(UserWarning) as caught:
+        checkpoints.load(model, tmp_path / "nan.pt")
+    assert [str(w.message).split(":")[0] for w in caught] == [
+        f"the weights in {str(tmp_path / 'nan.pt')!r} contain NaN or infinite values (0.weight, 0.bias, 1.weight)"
+    ]
+
+
 def test_finite_weights_and_integer_buffers_load_without_a_word(tmp_path):
     model = nn.Sequential(nn.Linear(2, 2), nn.BatchNorm1d(2))  # num_batches_tracked is an integer tensor
     path = checkpoints.save(model, tmp_path / "m.pt")
