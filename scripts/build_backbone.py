@@ -34,10 +34,10 @@ Rebuild from the repository root (1,311 s on this project's 2-core machine with 
 
 from __future__ import annotations
 
-import gzip
 import time
 from pathlib import Path
 
+import build_fashionmnist as fashion  # scripts/ is on sys.path when this runs as python scripts/build_backbone.py
 import numpy as np
 import torch
 from torch import optim
@@ -47,39 +47,13 @@ from dsml.models.pretrained import FASHION_MNIST_MEAN, FASHION_MNIST_STD, SMALL_
 
 SEED = 0
 EPOCHS = 6
-SOURCE_DIR = Path("/usr/share/datasets/fashion-mnist")
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "data" / "backbones" / SMALL_CONVNET_FILE
-CLASS_NAMES = [
-    "t-shirt/top",
-    "trouser",
-    "pullover",
-    "dress",
-    "coat",
-    "sandal",
-    "shirt",
-    "sneaker",
-    "bag",
-    "ankle boot",
-]
 
 
-def read_idx(path: Path) -> np.ndarray:
-    """An IDX file of unsigned bytes (gzipped) as an array shaped by its header."""
-    raw = gzip.open(path, "rb").read() if path.suffix == ".gz" else path.read_bytes()
-    if raw[:3] != b"\x00\x00\x08":
-        raise ValueError(f"{path}: not an unsigned-byte IDX file")
-    shape = tuple(int(d) for d in np.frombuffer(raw, dtype=">u4", count=raw[3], offset=4))
-    return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * raw[3]).reshape(shape)
-
-
-def load_split(prefix: str) -> tuple[torch.Tensor, torch.Tensor]:
+def load_split(split: str) -> tuple[torch.Tensor, torch.Tensor]:
     """Images ``(N, 1, 28, 28)`` scaled to [0, 1] (as ``load_image(..., scale=True)`` gives) and class codes."""
-    files = [SOURCE_DIR / f"{prefix}-{kind}-ubyte.gz" for kind in ("images-idx3", "labels-idx1")]
-    missing = [str(f) for f in files if not f.exists()]
-    if missing:
-        raise FileNotFoundError(f"{missing} not found: run `apt-get install -y dataset-fashion-mnist`")
-    images, labels = (read_idx(f) for f in files)
+    images, labels = fashion.load_split(split)  # the IDX files of Debian's dataset-fashion-mnist
     X = torch.from_numpy(images.copy()).float().div_(255.0).unsqueeze(1)
     return X, torch.from_numpy(labels.astype(np.int64))
 
@@ -103,7 +77,7 @@ class Augmented(torch.utils.data.Dataset):
 def main(out: Path = OUT) -> None:
     torch.set_num_threads(1)
     X_train, y_train = load_split("train")
-    X_test, y_test = load_split("t10k")
+    X_test, y_test = load_split("test")
     mean, std = X_train.mean().item(), X_train.std().item()
     if abs(mean - FASHION_MNIST_MEAN[0]) > 5e-4 or abs(std - FASHION_MNIST_STD[0]) > 5e-4:
         raise RuntimeError(f"training images have mean {mean:.4f}, sd {std:.4f}: update FASHION_MNIST_MEAN/STD")
@@ -117,12 +91,12 @@ def main(out: Path = OUT) -> None:
     DSTorch.train(
         model, optimizer, data, None, EPOCHS, 128, seed=SEED, scheduler=scheduler, device="cpu", progress=False
     )
-    accuracy = DSTorch.score_image(model, X_test, y_test, CLASS_NAMES)
+    accuracy = DSTorch.score_image(model, X_test, y_test, fashion.CLASS_NAMES)
     print(f"Fashion-MNIST test accuracy: {accuracy:.4f} ({time.perf_counter() - started:.0f} s)")
 
     net = SmallConvNet(num_classes=10)
     net.features, net.classifier = model.body.features, model.head  # the plain architecture, as torchvision ships
-    DSTorch.save(net, out, CLASS_NAMES)
+    DSTorch.save(net, out, fashion.CLASS_NAMES)
     print(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB)")
 
 

