@@ -41,6 +41,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -52,14 +53,43 @@ from dsml import DSTorch, SimpleCNN
 
 LR = 1e-3
 BATCH_SIZE = 32
-# Epochs per training-set size: about 250-600 updates each, enough for every method's training loss to level off.
-EPOCHS = {10: 60, 50: 24, 200: 10}
-HEAD_EPOCHS = {10: 20, 50: 8, 200: 3}
 
 
-def load_digits() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Training pool (200 per class) and test digits (100 per class), scaled to [0, 1]."""
-    digits = pl.concat([DSTorch.dataset("mnist_1000"), DSTorch.dataset("mnist_extra_2000")])
+@dataclass(frozen=True)
+class Target:
+    """A transfer: which shipped weights, which digits, and the epochs per training-set size."""
+
+    weights: str  # DSTorch.pretrained("small_convnet", 10, weights=...)
+    tables: tuple[str, ...]  # shipped data sets: their train rows are the pool, their test rows the test digits
+    epochs: dict[int, int]  # per size: about 250-600 updates, enough for every method's training loss to level off
+    head_epochs: dict[int, int]  # fine-tuning's first stage (head only), included in epochs
+    labels: tuple[str, ...] = ()  # keep only rows with these labels (default: all)
+
+
+TARGETS = {
+    # clothes -> MNIST digits: 200 training and 100 test digits per class
+    "mnist": Target(
+        "FASHIONMNIST", ("mnist_1000", "mnist_extra_2000"), {10: 60, 50: 24, 200: 10}, {10: 20, 50: 8, 200: 3}
+    ),
+    # MNIST digits -> UCI digits: 114 training and 60 test digits per class, so 100 is the largest size
+    "uci": Target("MNIST", ("uci_digits_1740",), {10: 60, 50: 24, 100: 15}, {10: 20, 50: 8, 100: 5}),
+    # Fashion-MNIST classes 0-4 -> classes 5-9 (750 training and 250 test images per class): twice the epochs of
+    # the 10-class targets, so as many updates
+    "fashion": Target(
+        "FASHIONMNIST_0_4",
+        ("fashionmnist_10000",),
+        {10: 120, 50: 48, 200: 20},
+        {10: 40, 50: 16, 200: 6},
+        labels=("sandal", "shirt", "sneaker", "bag", "ankle boot"),
+    ),
+}
+
+
+def load_digits(target: Target) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Training pool and test digits of the target, scaled to [0, 1]."""
+    digits = pl.concat([DSTorch.dataset(name) for name in target.tables])
+    if target.labels:
+        digits = digits.filter(pl.col("label").is_in(target.labels))
     _, X_pool, X_test, _, y_pool, y_test, _ = DSTorch.load_image(digits, scale=True)
     return X_pool, y_pool, X_test, y_test
 
@@ -67,26 +97,26 @@ def load_digits() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tenso
 def draw(y: torch.Tensor, per_class: int, seed: int) -> torch.Tensor:
     """Row numbers of ``per_class`` rows of each class, a seeded draw."""
     rng = np.random.default_rng(seed)
-    rows = [rng.choice(np.flatnonzero(y.numpy() == c), size=per_class, replace=False) for c in range(10)]
+    rows = [rng.choice(np.flatnonzero(y.numpy() == c), size=per_class, replace=False) for c in range(int(y.max()) + 1)]
     return torch.from_numpy(np.sort(np.concatenate(rows)))
 
 
-def run(method: str, n: int, seed: int, X, y, X_test, y_test) -> float:
+def run(target: Target, method: str, n: int, seed: int, X, y, X_test, y_test) -> float:
     """Test accuracy of one method trained on ``X, y`` (``n`` digits per class) with ``seed``."""
     torch.manual_seed(seed)
-    epochs, quiet = EPOCHS[n], {"verbose": False, "seed": seed}
+    epochs, quiet, classes = target.epochs[n], {"verbose": False, "seed": seed}, int(y_test.max()) + 1
     if method == "linear probe":
-        model = DSTorch.pretrained("small_convnet", 10)
+        model = DSTorch.pretrained("small_convnet", classes, weights=target.weights)
         return DSTorch.linear_probe(model, X, y, X_test, y_test, seed=seed)["test_accuracy"][0]
     if method.startswith("fine-tune"):
-        model = DSTorch.pretrained("small_convnet", 10)
-        head, factor = HEAD_EPOCHS[n], 1.0 if method.endswith("x1") else 0.1
+        model = DSTorch.pretrained("small_convnet", classes, weights=target.weights)
+        head, factor = target.head_epochs[n], 1.0 if method.endswith("x1") else 0.1
         DSTorch.fine_tune(model, LR, X, y, epochs - head, BATCH_SIZE, head_epochs=head, body_lr_factor=factor, **quiet)
     else:
         if method == "scratch":
-            model = DSTorch.pretrained("small_convnet", 10, weights=None, freeze=False)
+            model = DSTorch.pretrained("small_convnet", classes, weights=None, freeze=False)
         else:
-            model = SimpleCNN(num_classes=10)
+            model = SimpleCNN(num_classes=classes)
         DSTorch.train(model, optim.Adam(model.parameters(), lr=LR), X, y, epochs, BATCH_SIZE, **quiet)
     return DSTorch.score_image(model, X_test, y_test)
 
@@ -96,21 +126,26 @@ METHODS = ("scratch", "scratch SimpleCNN", "linear probe", "fine-tune, body lr x
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--target", choices=TARGETS, default="mnist", help="mnist (default) or uci; see above")
     parser.add_argument("--seeds", type=int, default=5, help="seeds per size (default 5)")
-    parser.add_argument("--sizes", type=int, nargs="+", default=sorted(EPOCHS), choices=sorted(EPOCHS))
+    parser.add_argument("--sizes", type=int, nargs="+", help="digits per class (default: all of the target's)")
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
     parser.add_argument("--out", type=Path, help="also write every run's accuracy to this CSV")
     args = parser.parse_args()
+    target = TARGETS[args.target]
+    sizes = args.sizes or sorted(target.epochs)
+    if not set(sizes) <= set(target.epochs):
+        parser.error(f"--target {args.target} has sizes {sorted(target.epochs)}")
     torch.set_num_threads(1)  # small networks: a second thread barely helps, and stalls when other jobs share the CPU
 
-    X_pool, y_pool, X_test, y_test = load_digits()
+    X_pool, y_pool, X_test, y_test = load_digits(target)
     runs = []
-    for n in args.sizes:
+    for n in sizes:
         for seed in range(args.seeds):
             rows = draw(y_pool, n, seed)
             for method in args.methods:
                 started = time.perf_counter()
-                accuracy = run(method, n, seed, X_pool[rows], y_pool[rows], X_test, y_test)
+                accuracy = run(target, method, n, seed, X_pool[rows], y_pool[rows], X_test, y_test)
                 runs.append((n, method, seed, accuracy, time.perf_counter() - started))
                 print(f"n={n:<4} seed={seed} {method:<24} test accuracy {accuracy:.4f}", flush=True)
     table = pl.DataFrame(runs, schema=["per_class", "method", "seed", "accuracy", "seconds"], orient="row")

@@ -21,6 +21,7 @@ the pool are the validation set. Variants (``--variants``):
 The epochs are ``transfer_report.py``'s. Run from the repository root::
 
     python scripts/transfer_validation.py 10 100,101,102 scratch ft1.0_h20 keep14
+    python scripts/transfer_validation.py --target uci 10 100,101 scratch ft0.1_h20
 """
 
 from __future__ import annotations
@@ -29,21 +30,20 @@ import sys
 import time
 
 import numpy as np
-import polars as pl
 import torch
 from torch import optim
+from transfer_report import TARGETS, Target, load_digits  # scripts/ is on sys.path when this runs as a script
 
 from dsml import DSTorch
 
-EPOCHS = {10: 60, 50: 24, 200: 10}
 LR, BATCH_SIZE, VALID_PER_CLASS = 1e-3, 32, 60
 
 
-def transplant(k: int, seed: int):
+def transplant(target: Target, k: int, seed: int, classes: int):
     """A random-weight model whose ``body.features[:k]`` are the shipped backbone's."""
     torch.manual_seed(seed)
-    model = DSTorch.pretrained("small_convnet", 10, weights=None, freeze=False)
-    source = DSTorch.pretrained("small_convnet", 10).state_dict()
+    model = DSTorch.pretrained("small_convnet", classes, weights=None, freeze=False)
+    source = DSTorch.pretrained("small_convnet", classes, weights=target.weights).state_dict()
     state = model.state_dict()
     for key in state:
         if key.startswith("body.features.") and int(key.split(".")[2]) < k:
@@ -67,23 +67,23 @@ def fine_tune_keeping_batch_norm(model, X, y, factor: float, head: int, epochs: 
     DSTorch.train(model, optim.Adam(groups), X, y, epochs - head, BATCH_SIZE, **quiet)
 
 
-def run(variant: str, n: int, seed: int, X, y, X_valid, y_valid) -> float:
+def run(target: Target, variant: str, n: int, seed: int, X, y, X_valid, y_valid) -> float:
     """Validation accuracy of one variant trained on ``X, y``."""
     torch.manual_seed(seed)
-    epochs, quiet = EPOCHS[n], {"verbose": False, "seed": seed}
+    epochs, quiet, classes = target.epochs[n], {"verbose": False, "seed": seed}, int(y_valid.max()) + 1
     if variant == "scratch":
-        model = DSTorch.pretrained("small_convnet", 10, weights=None, freeze=False)
+        model = DSTorch.pretrained("small_convnet", classes, weights=None, freeze=False)
         DSTorch.train(model, optim.Adam(model.parameters(), lr=LR), X, y, epochs, BATCH_SIZE, **quiet)
     elif variant.startswith(("ft", "bn")):
         factor, head = (float(v) for v in variant[2:].split("_h"))
-        model = DSTorch.pretrained("small_convnet", 10)
+        model = DSTorch.pretrained("small_convnet", classes, weights=target.weights)
         if variant.startswith("ft"):
             rest = epochs - int(head)
             DSTorch.fine_tune(model, LR, X, y, rest, BATCH_SIZE, head_epochs=int(head), body_lr_factor=factor, **quiet)
         else:
             fine_tune_keeping_batch_norm(model, X, y, factor, int(head), epochs, quiet)
     elif variant.startswith("keep"):
-        model = transplant(int(variant[4:]), seed)
+        model = transplant(target, int(variant[4:]), seed, classes)
         DSTorch.train(model, optim.Adam(model.parameters(), lr=LR), X, y, epochs, BATCH_SIZE, **quiet)
     else:
         raise SystemExit(f"unknown variant {variant!r}")
@@ -91,20 +91,24 @@ def run(variant: str, n: int, seed: int, X, y, X_valid, y_valid) -> float:
 
 
 def main() -> None:
-    n, seeds, variants = int(sys.argv[1]), [int(s) for s in sys.argv[2].split(",")], sys.argv[3:]
+    args, target = sys.argv[1:], TARGETS["mnist"]
+    if args[0] == "--target":
+        target, args = TARGETS[args[1]], args[2:]
+    n, seeds, variants = int(args[0]), [int(s) for s in args[1].split(",")], args[2:]
     torch.set_num_threads(1)
-    digits = pl.concat([DSTorch.dataset("mnist_1000"), DSTorch.dataset("mnist_extra_2000")])
-    _, X_pool, _, _, y_pool, _, _ = DSTorch.load_image(digits, scale=True)  # the test digits are not used
+    X_pool, y_pool, _, _ = load_digits(target)  # the test digits are not used
     labels = y_pool.numpy()
+    classes = int(labels.max()) + 1
     for seed in seeds:
         rng = np.random.default_rng(seed)
-        train = np.sort(np.concatenate([rng.choice(np.flatnonzero(labels == c), n, replace=False) for c in range(10)]))
+        train = [rng.choice(np.flatnonzero(labels == c), n, replace=False) for c in range(classes)]
+        train = np.sort(np.concatenate(train))
         rest = np.setdiff1d(np.arange(len(labels)), train)
-        valid = [rng.choice(rest[labels[rest] == c], VALID_PER_CLASS, replace=False) for c in range(10)]
+        valid = [rng.choice(rest[labels[rest] == c], VALID_PER_CLASS, replace=False) for c in range(classes)]
         valid = np.sort(np.concatenate(valid))
         for variant in variants:
             started = time.perf_counter()
-            accuracy = run(variant, n, seed, X_pool[train], y_pool[train], X_pool[valid], y_pool[valid])
+            accuracy = run(target, variant, n, seed, X_pool[train], y_pool[train], X_pool[valid], y_pool[valid])
             print(f"n={n} seed={seed} {variant:<12} {accuracy:.4f} {time.perf_counter() - started:.0f}s", flush=True)
 
 

@@ -26,6 +26,7 @@ from dsml.data import shipped
 NAMES = [
     "mnist_1000",
     "mnist_extra_2000",
+    "uci_digits_1740",
     "fashionmnist_10000",
     "rotten_tomatoes",
     "japanese_vowels",
@@ -80,9 +81,8 @@ def test_data_path_is_absolute_and_joins_its_parts(elsewhere):
 
 
 def test_an_unknown_name_lists_the_names_and_suggests_the_closest():
-    with pytest.raises(
-        ValueError, match=r"one of 'mnist_1000', 'mnist_extra_2000', 'fashionmnist_10000'.*Did you mean 'mnist_1000'\?"
-    ):
+    names = r"one of 'mnist_1000', 'mnist_extra_2000', 'uci_digits_1740', 'fashionmnist_10000'"
+    with pytest.raises(ValueError, match=names + r".*Did you mean 'mnist_1000'\?"):
         DSTorch.dataset("mnist")
     with pytest.raises(ValueError, match="Did you mean 'fashionmnist_10000'"):
         DSTorch.dataset("fashion_mnist_10000")

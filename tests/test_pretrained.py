@@ -268,3 +268,43 @@ def test_a_missing_shipped_file_says_how_to_rebuild_it(monkeypatch, tmp_path):
     monkeypatch.setenv("DSML_DATA", str(tmp_path))
     with pytest.raises(FileNotFoundError, match=r"Rebuild them with `python scripts/build_backbone.py`"):
         DSTorch.pretrained("small_convnet", 10)
+
+
+@pytest.mark.parametrize(
+    ("name", "filename"),
+    [
+        ("FASHIONMNIST", "small_convnet_fashionmnist.pt"),
+        ("MNIST", "small_convnet_mnist.pt"),
+        ("FASHIONMNIST_0_4", "small_convnet_fashionmnist_0_4.pt"),
+    ],
+)
+def test_each_shipped_weight_set_loads_by_name(name, filename):
+    path = data_path(f"data/backbones/{filename}")
+    model = DSTorch.pretrained("small_convnet", 10, weights=name)
+    assert path.stat().st_size < 2_000_000
+    assert same_body(model, torch.load(path, weights_only=True)["model"], "classifier")
+    assert model.weights == name
+
+
+def test_the_two_shipped_backbones_learned_what_their_sources_show():
+    """Features of the MNIST backbone separate held-out digits far better than the clothes backbone's or a random
+    body's (a linear probe on mnist_1000; neither backbone saw one of its digits). Seeds 0 and 1 measured
+    0.992 / 0.988 (MNIST), 0.924 / 0.924 (clothes), 0.892 / 0.928 (random)."""
+    digits = DSTorch.dataset("mnist_1000")
+    _, X_train, X_test, _, y_train, y_test, _ = DSTorch.load_image(digits, scale=True)
+    torch.manual_seed(0)
+    accuracy = {
+        name: DSTorch.linear_probe(
+            DSTorch.pretrained("small_convnet", 10, weights=name), X_train, y_train, X_test, y_test, seed=0
+        )["test_accuracy"][0]
+        for name in ("MNIST", "FASHIONMNIST", None)
+    }
+    assert accuracy["MNIST"] > 0.97
+    assert accuracy["MNIST"] > max(accuracy["FASHIONMNIST"], accuracy[None]) + 0.04
+
+
+def test_a_missing_mnist_backbone_names_its_own_build_command(monkeypatch, tmp_path):
+    (tmp_path / "data").mkdir()
+    monkeypatch.setenv("DSML_DATA", str(tmp_path))
+    with pytest.raises(FileNotFoundError, match=r"small_convnet_mnist\.pt.*`python scripts/build_backbone.py mnist`"):
+        DSTorch.pretrained("small_convnet", 10, weights="MNIST")

@@ -32,6 +32,11 @@ DATASETS: dict[str, tuple[str, str, str]] = {
         "images",
         "2,000 more MNIST digits (none in mnist_1000), 28x28 PNG, 1,250 / 750",
     ),
+    "uci_digits_1740": (
+        "uci_digits_1740.csv",
+        "images",
+        "1,740 UCI handwritten digits (other writers), 8x8 enlarged to 28x28 PNG, 1,140 / 600",
+    ),
     "fashionmnist_10000": (
         "fashionmnist_10000.csv",
         "images",
@@ -120,7 +125,7 @@ def dataset(name: str) -> pl.DataFrame:
     """Read a shipped data set as the book's table, with image paths that work from any folder.
 
     Args:
-        name: one of ``"mnist_1000"``, ``"fashionmnist_10000"``,
+        name: one of ``"mnist_1000"``, ``"mnist_extra_2000"``, ``"uci_digits_1740"``, ``"fashionmnist_10000"``,
             ``"rotten_tomatoes"``, ``"japanese_vowels"``,
             ``"italypowerdemand"`` (``DSTorch.datasets()`` lists them).
 

@@ -147,7 +147,12 @@ class Architecture:
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 # Mean and standard deviation of the 60,000 Fashion-MNIST training images scaled to [0, 1].
 FASHION_MNIST_MEAN, FASHION_MNIST_STD = (0.2860,), (0.3530,)
-SMALL_CONVNET_FILE = "small_convnet_fashionmnist.pt"
+# dsml's shipped weights of small_convnet (data/backbones/), by weights name; scripts/build_backbone.py builds them.
+SMALL_CONVNET_FILES = {
+    "FASHIONMNIST": "small_convnet_fashionmnist.pt",
+    "MNIST": "small_convnet_mnist.pt",
+    "FASHIONMNIST_0_4": "small_convnet_fashionmnist_0_4.pt",
+}
 
 
 def _torchvision(name: str) -> Architecture:
@@ -169,6 +174,12 @@ def _torchvision(name: str) -> Architecture:
     )
 
 
+def _shipped_small_convnet(name: str) -> Path:
+    name = "FASHIONMNIST" if name == "DEFAULT" else name
+    script = "scripts/build_backbone.py" + ("" if name == "FASHIONMNIST" else f" {name.lower()}")
+    return weight_files.shipped(SMALL_CONVNET_FILES[name], script)
+
+
 def _small_convnet() -> Architecture:
     return Architecture(
         build=lambda: SmallConvNet(num_classes=10, in_channels=1),
@@ -176,8 +187,8 @@ def _small_convnet() -> Architecture:
         channels=1,
         mean=FASHION_MNIST_MEAN,
         std=FASHION_MNIST_STD,
-        named_weights=lambda _: weight_files.shipped(SMALL_CONVNET_FILE, "scripts/build_backbone.py"),
-        weight_names=("DEFAULT", "FASHIONMNIST"),
+        named_weights=_shipped_small_convnet,
+        weight_names=("DEFAULT", *SMALL_CONVNET_FILES),
     )
 
 
@@ -249,12 +260,16 @@ def pretrained(
     """A pretrained network with a new head for ``num_classes``, its body frozen.
 
     Args:
-        arch: ``"small_convnet"`` (dsml's own, weights trained on Fashion-MNIST
-            and shipped in ``data/backbones``: greyscale 28x28, offline, fast on
-            a CPU), or torchvision's ``"resnet18"``, ``"mobilenet_v3_small"``,
+        arch: ``"small_convnet"`` (dsml's own, greyscale 28x28, offline, fast on
+            a CPU; three weight sets ship in ``data/backbones``, see ``weights``),
+            or torchvision's ``"resnet18"``, ``"mobilenet_v3_small"``,
             ``"efficientnet_b0"`` (ImageNet weights, colour 224x224).
         num_classes: outputs of the new head.
-        weights: ``"DEFAULT"`` (the architecture's standard weights; torchvision's
+        weights: ``"DEFAULT"`` (the architecture's standard weights: for
+            ``small_convnet`` ``"FASHIONMNIST"``, trained on all 10 Fashion-MNIST
+            classes; it also has ``"MNIST"``, trained on 1,800 handwritten digits
+            that are in no shipped table, and ``"FASHIONMNIST_0_4"``, trained on
+            Fashion-MNIST's classes 0-4 only, so classes 5-9 are new to it; torchvision's
             are downloaded once into ``torch.hub.get_dir()/checkpoints`` and read from
             there afterwards, also offline), another weights name of the architecture
             (e.g. ``"IMAGENET1K_V1"``), a path to a weights file (a ``state_dict`` of
