@@ -120,6 +120,18 @@ def test_the_shipped_backbone_trains_its_head_from_the_shell(lab, tmp_path, caps
     assert np.allclose(probs, softmax_of(model, X), atol=1e-5)
 
 
+def test_the_shell_picks_another_shipped_backbone(lab, tmp_path, capsys, one_thread):
+    weights = tmp_path / "digits.pt"
+    status, _, err = run(capsys, "train", lab["images"], "--model", "small_convnet", "--backbone", "MNIST",
+                         "--epochs", 1, "--save", weights)  # fmt: skip
+    assert status == 0, err
+    body = checkpoints.load_model(weights).body.state_dict()
+    digits = DSTorch.pretrained("small_convnet", 10, weights="MNIST").body.state_dict()
+    clothes = DSTorch.pretrained("small_convnet", 10).body.state_dict()
+    assert all(torch.equal(digits[k], body[k]) for k in digits)
+    assert not all(torch.equal(clothes[k], body[k]) for k in clothes)
+
+
 def test_a_cnn_remembers_its_image_size(lab, tmp_path, capsys, one_thread):
     weights = tmp_path / "cnn.pt"
     status, _, err = run(capsys, "train", lab["images"], "--model", "cnn", "--size", 16, 12, "--epochs", 1,

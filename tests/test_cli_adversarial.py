@@ -72,6 +72,14 @@ CASES = {
     "a size of zero": (["train", "{images}", "--size", "0", "28"], "--size should be >= 1. Got 0."),
     "workers without lazy": (["train", "{images}", "--workers", "2"], "--workers decodes images for --lazy"),
     "an unknown flag": (["train", "{images}", "--epoch", "2"], "unrecognized arguments: --epoch 2 (did you mean --ep"),
+    "backbone of another model": (
+        ["train", "{images}", "--backbone", "MNIST"],
+        "--backbone MNIST is for --model small_convnet, not --model dense.",
+    ),
+    "an unknown backbone": (
+        ["train", "{images}", "--model", "small_convnet", "--backbone", "IMAGENET"],
+        "argument --backbone: invalid choice: 'IMAGENET' (choose from",
+    ),
     "gpu is not a device": (["train", "{images}", "--device", "gpu"], "--device should be cpu, cuda or cuda:N"),
     # outputs, checked before the table is read
     "save to a folder": (["train", "{images}", "--save", "{folder}"], "--save: '{folder}' is a folder"),

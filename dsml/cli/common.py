@@ -52,7 +52,7 @@ def train_kind(settings: dict, columns: list[str]) -> str:
 
 
 ONLY_FOR = {
-    "filepath": "image", "size": "image", "lazy": "image", "workers": "image",
+    "filepath": "image", "size": "image", "lazy": "image", "workers": "image", "backbone": "image",
     "text": "text", "min_count": "text", "vectors": "text", "cell": "text",
     "id": "sequence", "step": "sequence", "features": "sequence",
 }  # fmt: skip

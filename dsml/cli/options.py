@@ -11,6 +11,7 @@ import difflib
 import sys
 from dataclasses import dataclass, field
 
+from dsml.models.pretrained import SMALL_CONVNET_FILES
 from dsml.models.registry import CELLS, KINDS
 
 ALL = ("train", "score", "predict")
@@ -94,6 +95,15 @@ OPTIONS = [
         TRAIN,
         choices=tuple(KINDS),
         metavar="KIND",
+    ),
+    Option(
+        "backbone",
+        "choice",
+        "the shipped weights of --model small_convnet: FASHIONMNIST (default; clothes), MNIST (handwritten "
+        "digits) or FASHIONMNIST_0_4 (clothes classes 0-4)",
+        TRAIN,
+        choices=tuple(SMALL_CONVNET_FILES),
+        metavar="NAME",
     ),
     Option("cell", "choice", "the recurrent cell of --model textrnn (default: lstm)", TRAIN, choices=CELLS),
     Option("epochs", "int", "passes over the training rows (default: 20)", TRAIN, 20, metavar="N"),

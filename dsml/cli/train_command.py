@@ -58,8 +58,17 @@ def require_classes(data) -> None:
 def build_model(settings: dict, data):
     shape = data.info["input_shape"]
     pad_idx = data.extra.get("pad_idx", 0)
+    backbone = settings.get("backbone")
+    if backbone is not None and settings["model"] != "small_convnet":
+        raise ValueError(f"--backbone {backbone} is for --model small_convnet, not --model {settings['model']}.")
     return registry.new_model(
-        settings["model"], shape, len(data.cn), embedding=data.embedding, pad_idx=pad_idx, cell=settings["cell"]
+        settings["model"],
+        shape,
+        len(data.cn),
+        embedding=data.embedding,
+        pad_idx=pad_idx,
+        cell=settings["cell"],
+        backbone=backbone,
     )
 
 

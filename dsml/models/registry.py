@@ -143,6 +143,7 @@ def new_model(
     embedding: int | torch.Tensor | None = None,
     pad_idx: int = 0,
     cell: str | None = None,
+    backbone: str | None = None,
 ) -> nn.Module:
     """A fresh network of ``kind`` for inputs of ``input_shape`` (one row, without the batch).
 
@@ -155,6 +156,7 @@ def new_model(
             of word vectors (frozen, as in the book).
         pad_idx: for text: the padding id.
         cell: for ``textrnn``: ``"lstm"`` (default), ``"gru"`` or ``"rnn"``.
+        backbone: for ``small_convnet``: the shipped weights' name (default ``"DEFAULT"``).
 
     Example:
         >>> new_model("cnn", (1, 28, 28), 10)
@@ -163,7 +165,8 @@ def new_model(
     table = data_kind(kind)
     if table == "image":
         if kind == "small_convnet":
-            return pretrained("small_convnet", num_classes)  # takes any (C, H, W): it resizes and greys
+            # takes any (C, H, W): it resizes and greys
+            return pretrained("small_convnet", num_classes, weights=backbone or "DEFAULT")
         if kind == "dense":
             return DenseNet(in_features=int(torch.Size(input_shape).numel()), num_classes=num_classes)
         if len(input_shape) != 3:
