@@ -1,4 +1,4 @@
-"""The committed build and report scripts: the shipped UCI digits are what their script builds, the reports' setup fits."""
+"""The committed build and report scripts: the UCI sample is what its script builds; the report targets fit."""
 
 from __future__ import annotations
 
