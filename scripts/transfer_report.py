@@ -34,6 +34,8 @@ Run from the repository root::
 
     python scripts/transfer_report.py --out /tmp/transfer_runs.csv     # 5 seeds, 10/50/200 per class
     python scripts/transfer_report.py --seeds 2 --sizes 10 50 --methods scratch "fine-tune, body lr x1"
+    python scripts/transfer_report.py --target fashion --sizes 200 --out b.csv   # one part of a run ...
+    python scripts/transfer_report.py --summarise a.csv b.csv                     # ... and the parts' table
 """
 
 from __future__ import annotations
@@ -131,7 +133,11 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", help="digits per class (default: all of the target's)")
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
     parser.add_argument("--out", type=Path, help="also write every run's accuracy to this CSV")
+    parser.add_argument("--summarise", type=Path, nargs="+", help="only print the table of these --out CSVs")
     args = parser.parse_args()
+    if args.summarise:
+        print(summarise(pl.concat([pl.read_csv(path) for path in args.summarise])))
+        return
     target = TARGETS[args.target]
     sizes = args.sizes or sorted(target.epochs)
     if not set(sizes) <= set(target.epochs):
@@ -155,18 +161,22 @@ def main() -> None:
 
 
 def summarise(table: pl.DataFrame) -> str:
-    """A markdown table: mean, sd, min, max accuracy and mean seconds per size and method."""
+    """A markdown table per size and method: mean, sd, min, max accuracy, on how many seeds it beat ``scratch``
+    (the same rows and seed), and the mean seconds per run."""
     lines = [
-        "| per class | method | mean accuracy | sd | min | max | seconds/run |",
-        "|---:|---|---:|---:|---:|---:|---:|",
+        "| per class | method | mean accuracy | sd | min | max | beats scratch | seconds/run |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|",
     ]
+    scratch = table.filter(pl.col("method") == "scratch").select("per_class", "seed", scratch="accuracy")
     order = {m: i for i, m in enumerate(METHODS)}
     for (n, method), part in sorted(table.group_by("per_class", "method"), key=lambda g: (g[0][0], order[g[0][1]])):
         acc = part["accuracy"].to_list()
         sd = statistics.stdev(acc) if len(acc) > 1 else float("nan")
+        paired = part.join(scratch, on=["per_class", "seed"])
+        wins = "" if method == "scratch" else f"{(paired['accuracy'] > paired['scratch']).sum()}/{paired.height}"
         lines.append(
             f"| {n} | {method} | {statistics.mean(acc):.3f} | {sd:.3f} | {min(acc):.3f} | {max(acc):.3f} "
-            f"| {part['seconds'].mean():.1f} |"
+            f"| {wins} | {part['seconds'].mean():.1f} |"
         )
     return "\n".join(lines)
 
