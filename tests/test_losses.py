@@ -273,3 +273,15 @@ def test_whole_floats_below_the_outputs_are_class_codes(y, k):
 )
 def test_other_targets_are_left_to_the_loss(y, k):
     refuse_float_class_codes(y, k)
+
+
+def test_an_unchecked_tally_counts_the_same_and_a_checked_one_refuses_bad_batches():
+    multiclass, regression = Loss("multiclass"), Loss("regression")
+    out, y = torch.tensor([[2.0, 1.0], [0.0, 3.0], [1.0, 0.0]]), torch.tensor([0, 1, 1])
+    assert int(multiclass.tally(out, y, check=False)) == int(multiclass.tally(out, y)) == 2
+    column, values = torch.tensor([[1.0], [2.0], [5.0]]), torch.tensor([1.0, 4.0, 3.0])  # (N, 1) outputs, (N,) y
+    assert float(regression.tally(column, values, check=False)) == float(regression.tally(column, values)) == 8.0
+    with pytest.raises(ValueError, match="a row has class code 2, but the model gives only 2 outputs"):
+        multiclass.tally(out, torch.tensor([0, 2, 1]))
+    with pytest.raises(ValueError, match=r"the model gives 2 output\(s\) per row and y has 1 value\(s\) per row"):
+        regression.tally(out, values)
