@@ -285,3 +285,21 @@ def test_an_unchecked_tally_counts_the_same_and_a_checked_one_refuses_bad_batche
         multiclass.tally(out, torch.tensor([0, 2, 1]))
     with pytest.raises(ValueError, match=r"the model gives 2 output\(s\) per row and y has 1 value\(s\) per row"):
         regression.tally(out, values)
+
+
+def test_an_epoch_tally_over_batches_equals_the_count_over_all_rows():
+    out = torch.tensor([[2.0, 0.0], [0.0, 1.0], [3.0, 1.0], [0.0, 5.0], [1.0, 0.5]])
+    y = torch.tensor([0, 0, 0, 1, 1])  # rows 0, 2, 3 right
+    tally = Loss("multiclass").epoch_tally()
+    tally.add(out[:2], y[:2])
+    tally.add(out[2:], y[2:])
+    assert tally.total() == 3.0
+    binary = Loss("binary").epoch_tally()  # one logit per row, (N, 1), float 0/1 targets
+    binary.add(torch.tensor([[0.3], [-1.0]]), torch.tensor([1.0, 1.0]))
+    binary.add(torch.tensor([[-0.2]]), torch.tensor([0.0]))
+    assert binary.total() == 2.0
+    squared = Loss("regression").epoch_tally()
+    squared.add(torch.tensor([[1.0], [3.0]]), torch.tensor([0.0, 1.0]))
+    squared.add(torch.tensor([[2.0]]), torch.tensor([4.0]))
+    assert squared.total() == pytest.approx(1.0 + 4.0 + 4.0)
+    assert Loss("multiclass").epoch_tally().total() == 0.0  # no batches

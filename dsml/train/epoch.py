@@ -21,7 +21,7 @@ from dsml.train import distributed
 from dsml.train.callbacks import Callback, TrainState
 from dsml.train.forward import forward
 from dsml.train.history import StopReason
-from dsml.train.losses import Loss
+from dsml.train.losses import EpochTally, Loss
 
 
 class Stop(Exception):
@@ -154,7 +154,7 @@ def run_epoch(
     """
     model.train()
     together = distributed.active()  # under torchrun every rank must run the same batches
-    losses, tallies, sizes = [], [], []
+    losses, sizes, tally = [], [], step.loss.epoch_tally()
     i = 0
     bar = _progress_bar(len(data), epoch, num_epochs, progress)
     try:
@@ -163,7 +163,7 @@ def run_epoch(
                 state.batch = i
             loss, out = step(xb, yb)
             losses.append(loss)
-            tallies.append(step.loss.tally(out, yb, check=False))  # step's loss has checked this batch
+            tally.add(out, yb)
             sizes.append(len(yb))
             if scheduler is not None:  # OneCycleLR and CyclicLR move the learning rate every batch
                 scheduler.step()
@@ -180,10 +180,10 @@ def run_epoch(
             bar.close()
     if state is not None and state.first_loss is None and losses:
         state.first_loss = float(losses[0])
-    return _epoch_record(step, losses, tallies, sizes, epoch)
+    return _epoch_record(step, losses, tally, sizes, epoch)
 
 
-def _epoch_record(step: Step, losses: list, tallies: list, sizes: list, epoch: int) -> dict:
+def _epoch_record(step: Step, losses: list, tally: EpochTally, sizes: list, epoch: int) -> dict:
     """Add up an epoch's batches (on every rank), checking the losses are finite."""
     device = losses[0].device if losses else torch.device("cpu")
     batch_losses = torch.stack(losses).double().cpu() if losses else torch.zeros(0, dtype=torch.float64)
@@ -193,9 +193,8 @@ def _epoch_record(step: Step, losses: list, tallies: list, sizes: list, epoch: i
         raise Stop("non_finite_loss", non_finite_message(value, epoch, batch, step.optimizer))
     rows = torch.tensor(sizes, dtype=torch.float64)
     loss_sum = float((batch_losses * rows).sum())
-    tally = float(torch.stack(tallies).double().sum()) if tallies else 0.0
-    loss_sum, tally, seen = distributed.sum_over_ranks(loss_sum, tally, int(rows.sum()), device)
-    return step.loss.metrics(loss_sum, tally, seen)
+    loss_sum, metric_sum, seen = distributed.sum_over_ranks(loss_sum, tally.total(), int(rows.sum()), device)
+    return step.loss.metrics(loss_sum, metric_sum, seen)
 
 
 def non_finite_message(value: float, epoch: int, batch: int, optimizer) -> str:

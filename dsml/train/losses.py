@@ -152,6 +152,10 @@ class Loss:
             return (predicted_codes(out) == y.reshape(len(y))).sum()
         return (out - y).pow(2).reshape(len(y), -1).mean(dim=1).sum()
 
+    def epoch_tally(self) -> EpochTally:
+        """An accumulator of this loss's metric over the batches of an epoch (see ``EpochTally``)."""
+        return EpochTally(self)
+
     def metrics(self, loss_sum: float, tally: float, rows: int, prefix: str = "") -> dict[str, float]:
         """``loss`` (the mean over rows) and ``accuracy`` or ``rmse`` from sums over an epoch."""
         record = {f"{prefix}loss": loss_sum / rows}
@@ -160,6 +164,35 @@ class Loss:
         else:
             record[f"{prefix}rmse"] = math.sqrt(tally / rows)
         return record
+
+
+class EpochTally:
+    """An epoch's metric, added up at its end: rows right (classes), or the sum of rows' squared errors.
+
+    For classes each batch only keeps its predicted codes (one argmax) and its targets, and they are
+    compared once, at the end of the epoch: the comparison and the count per batch measurably slowed
+    small networks (about 20 microseconds a batch on a CPU). That costs 16 bytes a row until the epoch
+    ends. Batches are ones the loss has just taken, so they are not checked again.
+    """
+
+    def __init__(self, loss: Loss):
+        self.loss = loss
+        self.parts: list[torch.Tensor] = []
+        self.targets: list[torch.Tensor] = []
+
+    def add(self, out: torch.Tensor, y: torch.Tensor) -> None:
+        if self.loss.classifies:
+            self.parts.append(predicted_codes(out.detach()))
+            self.targets.append(y.reshape(len(y)))
+        else:
+            self.parts.append(self.loss.tally(out, y, check=False))
+
+    def total(self) -> float:
+        if not self.parts:
+            return 0.0
+        if self.loss.classifies:
+            return float((torch.cat(self.parts) == torch.cat(self.targets)).sum())
+        return float(torch.stack(self.parts).double().sum())
 
 
 def refuse_float_class_codes(y: torch.Tensor | None, num_outputs: int | None, name: str = "y") -> None:
