@@ -219,9 +219,11 @@ def _weights_file(spec: Architecture, arch: str, weights) -> tuple[Path, str]:
         return Path(weights), str(weights)
     if not isinstance(weights, (str, os.PathLike)):
         raise TypeError(f"weights should be a name, a file path or None. Got {type(weights).__name__}.")
+    same_letters = [name for name in spec.weight_names if name.lower() == str(weights).lower()]
+    hint = f" Did you mean {same_letters[0]!r}? Weights names are in capitals." if same_letters else ""
     raise FileNotFoundError(
         f"weights={str(weights)!r} is neither a weights name of {arch} ({', '.join(spec.weight_names)}) nor a file "
-        f"that exists (looked relative to {os.getcwd()}). Pass 'DEFAULT', a path, or None for random weights."
+        f"that exists (looked relative to {os.getcwd()}).{hint} Pass 'DEFAULT', a path, or None for random weights."
     )
 
 
