@@ -224,7 +224,11 @@ def test_a_small_convnet_state_dict_loads(tmp_path):
         ({"num_classes": 0}, ValueError, r"num_classes should be >= 1. Got 0"),
         ({"num_classes": 2.0}, TypeError, r"num_classes should be a whole number"),
         ({"weights": "IMAGENET"}, FileNotFoundError, r"neither a weights name of resnet18 \(DEFAULT, IMAGENET1K_V1\)"),
-        ({"weights": "imagenet1k_v1"}, FileNotFoundError, r"Did you mean 'IMAGENET1K_V1'\? Weights names are in capitals"),
+        (
+            {"weights": "imagenet1k_v1"},
+            FileNotFoundError,
+            r"Did you mean 'IMAGENET1K_V1'\? Weights names are in capitals",
+        ),
         ({"weights": 3}, TypeError, r"weights should be a name, a file path or None. Got int"),
         ({"freeze": "yes"}, TypeError, r"freeze should be True or False"),
         ({"input_size": (0, 5)}, ValueError, r"input_size\[0\] should be >= 1"),
