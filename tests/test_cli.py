@@ -132,6 +132,25 @@ def test_the_shell_picks_another_shipped_backbone(lab, tmp_path, capsys, one_thr
     assert not all(torch.equal(clothes[k], body[k]) for k in clothes)
 
 
+def test_the_shell_fine_tunes_the_backbone_in_two_stages(lab, tmp_path, capsys, one_thread):
+    weights, history = tmp_path / "tuned.pt", tmp_path / "h.csv"
+    status, out, err = run(capsys, "train", lab["images"], "--model", "small_convnet", "--backbone", "MNIST",
+                           "--head-epochs", 2, "--epochs", 1, "--lr", 0.002, "--body-lr-factor", 0.25,
+                           "--seed", 0, "--save", weights, "--history", history)  # fmt: skip
+    assert status == 0, err
+    assert "Stage 1: the head only (body frozen), lr 0.002" in out
+    assert "Stage 2: all layers, body lr 0.0005, head lr 0.002" in out
+    rows = pl.read_csv(history)
+    assert rows["stage"].to_list() == ["head", "head", "all"] and rows["epoch"].to_list() == [1, 2, 3]
+    assert rows["lr"].to_list() == pytest.approx([0.002, 0.002, 0.0005])  # the first group: the body's rate
+    model = checkpoints.load_model(weights)
+    shipped = DSTorch.pretrained("small_convnet", 10, weights="MNIST").body.state_dict()
+    tuned = model.body.state_dict()
+    assert not all(torch.equal(shipped[k], tuned[k]) for k in shipped)  # stage 2 trained the body too
+    status, out, err = run(capsys, "score", "--weights", weights)
+    assert status == 0, err
+
+
 def test_a_cnn_remembers_its_image_size(lab, tmp_path, capsys, one_thread):
     weights = tmp_path / "cnn.pt"
     status, _, err = run(capsys, "train", lab["images"], "--model", "cnn", "--size", 16, 12, "--epochs", 1,

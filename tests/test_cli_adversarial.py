@@ -80,6 +80,23 @@ CASES = {
         ["train", "{images}", "--model", "small_convnet", "--backbone", "IMAGENET"],
         "argument --backbone: invalid choice: 'IMAGENET' (choose from",
     ),
+    "fine-tuning a network without a backbone": (
+        ["train", "{images}", "--model", "cnn", "--head-epochs", "2"],
+        "--head-epochs fine-tunes the pretrained --model small_convnet; --model cnn has no pretrained body.",
+    ),
+    "zero head epochs": (["train", "{images}", "--head-epochs", "0"], "--head-epochs should be >= 1. Got 0."),
+    "a body rate above the head's": (
+        ["train", "{images}", "--model", "small_convnet", "--head-epochs", "1", "--body-lr-factor", "2"],
+        "--body-lr-factor should be",
+    ),
+    "a body rate without fine-tuning": (
+        ["train", "{images}", "--model", "small_convnet", "--body-lr-factor", "0.5"],
+        "--body-lr-factor sets the body's learning rate of --head-epochs fine-tuning; add it.",
+    ),
+    "fine-tuning with a checkpoint": (
+        ["train", "{images}", "--model", "small_convnet", "--head-epochs", "1", "--checkpoint", "c.pt"],
+        "--head-epochs cannot be combined with --checkpoint",
+    ),
     "gpu is not a device": (["train", "{images}", "--device", "gpu"], "--device should be cpu, cuda or cuda:N"),
     # outputs, checked before the table is read
     "save to a folder": (["train", "{images}", "--save", "{folder}"], "--save: '{folder}' is a folder"),

@@ -53,6 +53,7 @@ def train_kind(settings: dict, columns: list[str]) -> str:
 
 ONLY_FOR = {
     "filepath": "image", "size": "image", "lazy": "image", "workers": "image", "backbone": "image",
+    "head_epochs": "image", "body_lr_factor": "image",
     "text": "text", "min_count": "text", "vectors": "text", "cell": "text",
     "id": "sequence", "step": "sequence", "features": "sequence",
 }  # fmt: skip

@@ -129,7 +129,9 @@ def with_defaults(command: str, explicit: dict, fallback: dict | None = None) ->
     return settings
 
 
-RANGES = {"epochs": 1, "batch_size": 1, "patience": 1, "min_count": 1, "max_length": 1, "workers": 0}
+RANGES = {
+    "epochs": 1, "batch_size": 1, "patience": 1, "min_count": 1, "max_length": 1, "workers": 0, "head_epochs": 1,
+}  # fmt: skip
 
 
 def check_ranges(settings: dict) -> None:
@@ -139,6 +141,8 @@ def check_ranges(settings: dict) -> None:
             require_int(settings[dest], f"--{BY_NAME[dest].name}", min=low)
     if settings.get("lr") is not None:
         require_number(settings["lr"], "--lr", min=0, min_inclusive=False)
+    if settings.get("body_lr_factor") is not None:
+        require_number(settings["body_lr_factor"], "--body-lr-factor", min=0, max=1, min_inclusive=False)
     if settings.get("valid_fraction") is not None:
         require_number(settings["valid_fraction"], "--valid-fraction", min=0, max=1, min_inclusive=False,
                        max_inclusive=False)  # fmt: skip

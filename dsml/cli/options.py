@@ -105,6 +105,21 @@ OPTIONS = [
         choices=tuple(SMALL_CONVNET_FILES),
         metavar="NAME",
     ),
+    Option(
+        "head-epochs",
+        "int",
+        "fine-tune --model small_convnet in two stages: its new head alone for N epochs, then every layer for "
+        "--epochs more, the body at --body-lr-factor times --lr (default: only the head trains)",
+        TRAIN,
+        metavar="N",
+    ),
+    Option(
+        "body-lr-factor",
+        "float",
+        "with --head-epochs: the body's learning rate in stage 2, relative to --lr (default: 0.1)",
+        TRAIN,
+        metavar="F",
+    ),
     Option("cell", "choice", "the recurrent cell of --model textrnn (default: lstm)", TRAIN, choices=CELLS),
     Option("epochs", "int", "passes over the training rows (default: 20)", TRAIN, 20, metavar="N"),
     Option("batch-size", "int", "rows per update (default: 64)", TRAIN, 64, metavar="N"),

@@ -20,7 +20,7 @@ from dsml.cli.options import DIVERGED, INTERRUPTED, OK
 from dsml.cli.tables import read_table
 from dsml.data.splits import stratified_split
 from dsml.models import registry
-from dsml.train import checkpoints, distributed
+from dsml.train import checkpoints, distributed, finetune
 from dsml.train import loop as training
 from dsml.train.batches import is_dataset
 
@@ -73,25 +73,46 @@ def build_model(settings: dict, data):
 
 
 def fit(settings: dict, model, data, X_train, y_train, X_valid, y_valid):
-    """``train`` with the command's settings; returns the ``History``."""
+    """``train`` with the command's settings (``fine_tune`` with --head-epochs); returns the ``History``."""
+    shared = {
+        "device": settings["device"],
+        "X_valid": X_valid,
+        "y_valid": y_valid,
+        "patience": settings["patience"],
+        "seed": settings["seed"],
+        "progress": False if settings["no_progress"] else None,
+        "num_workers": settings["workers"] or 0,
+    }
+    optimizer = make_optimizer(settings, model)
+    if settings.get("head_epochs"):
+        factor = settings.get("body_lr_factor") or 0.1
+        return finetune.fine_tune(
+            model, optimizer, X_train, y_train, settings["epochs"], settings["batch_size"],
+            head_epochs=settings["head_epochs"], body_lr_factor=factor, **shared,
+        )  # fmt: skip
     return training.train(
-        model,
-        make_optimizer(settings, model),
-        X_train,
-        y_train,
-        num_epochs=settings["epochs"],
-        batch_size=settings["batch_size"],
-        device=settings["device"],
-        X_valid=X_valid,
-        y_valid=y_valid,
-        patience=settings["patience"],
-        seed=settings["seed"],
-        progress=False if settings["no_progress"] else None,
-        checkpoint=settings["checkpoint"],
-        resume=bool(settings["resume"]),
-        num_workers=settings["workers"] or 0,
-        overwrite=bool(settings["overwrite"]),
-    )
+        model, optimizer, X_train, y_train, num_epochs=settings["epochs"], batch_size=settings["batch_size"],
+        checkpoint=settings["checkpoint"], resume=bool(settings["resume"]), overwrite=bool(settings["overwrite"]),
+        **shared,
+    )  # fmt: skip
+
+
+def check_fine_tuning(settings: dict) -> None:
+    """--head-epochs and --body-lr-factor: only for the pretrained backbone, and not with a checkpoint."""
+    if settings.get("head_epochs") is None:
+        if settings.get("body_lr_factor") is not None:
+            raise ValueError("--body-lr-factor sets the body's learning rate of --head-epochs fine-tuning; add it.")
+        return
+    if settings["model"] != "small_convnet":
+        raise ValueError(
+            f"--head-epochs fine-tunes the pretrained --model small_convnet; --model {settings['model']} "
+            "has no pretrained body."
+        )
+    if settings["checkpoint"]:
+        raise ValueError(
+            "--head-epochs cannot be combined with --checkpoint: the two stages would overwrite each other's "
+            "training state. Use --save FILE for the weights."
+        )
 
 
 def save_results(settings: dict, model, data, history, metrics: dict) -> list[str]:
@@ -129,6 +150,7 @@ def prepare(explicit: dict) -> tuple[dict, object]:
     table = read_table(settings["table"])
     kind = common.train_kind(settings, table.columns)
     common.fill_defaults(settings, kind, explicit)
+    check_fine_tuning(settings)
     if distributed.is_main():  # under torchrun, one line for the run, not one per process
         common.print_settings("train", settings)
     data = common.load_labelled(table, settings, kind)
