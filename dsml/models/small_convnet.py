@@ -1,12 +1,13 @@
-"""dsml's own small backbone: a convolutional network that ships with weights trained on Fashion-MNIST.
+"""dsml's own small backbone: a convolutional network that ships with weights trained by dsml.
 
 torchvision's ImageNet networks need their weights downloaded (tens of MB)
 and 224x224 colour inputs; a class of students offline, on laptops, needs a
 backbone that is in the repository and runs on the CPU in seconds. This one
 has 151,000 parameters (0.6 MB); ``scripts/build_backbone.py`` trains it on
-the 60,000 Fashion-MNIST training images and writes
-``data/backbones/small_convnet_fashionmnist.pt``, which
-``DSTorch.pretrained("small_convnet", num_classes)`` loads.
+the 60,000 Fashion-MNIST training images (``data/backbones/small_convnet_fashionmnist.pt``,
+which ``DSTorch.pretrained("small_convnet", num_classes)`` loads), on 1,800
+MNIST digits (``weights="MNIST"``) and on Fashion-MNIST's classes 0-4 only
+(``weights="FASHIONMNIST_0_4"``).
 """
 
 from __future__ import annotations
