@@ -5,10 +5,13 @@ another way, to transfer to from dsml's MNIST backbone
 (``scripts/build_backbone.py mnist``, ``scripts/transfer_report.py --target uci``).
 
 Source: the UCI "Optical Recognition of Handwritten Digits" data (Alpaydin
-and Kaynak, 1998; 43 writers, 32x32 bitmaps counted in 4x4 blocks into 8x8
-images with values 0-16), the 1,797 test-set digits that ship inside
-scikit-learn (``sklearn.datasets.load_digits()``, no download). Licence:
-CC BY 4.0. Only this script needs scikit-learn; dsml reads the PNG files.
+and Kaynak, 1998; 32x32 bitmaps counted in 4x4 blocks into 8x8 images with
+values 0-16), the 1,797 test-set digits that ship inside scikit-learn
+(``sklearn.datasets.load_digits()``, no download), written by a part of the
+collection's 43 writers. Licence: CC BY 4.0. Only this script needs
+scikit-learn; dsml reads the PNG files. The random train/test split below
+puts digits of the same writers on both sides (every method in the transfer
+report shares that split).
 
 Each 8x8 image is scaled to 0-255 (value * 255 / 16, rounded), enlarged to
 20x20 (bilinear) and centred in a 28x28 black frame: MNIST's layout (digits

@@ -1,12 +1,20 @@
-"""Transfer learning vs training from scratch on real MNIST digits, with 10, 50 and 200 labels per class.
+"""Transfer learning vs training from scratch, with 10, 50 and 200 (or 100) labels per class.
 
-The backbone is dsml's shipped ``small_convnet``, trained on Fashion-MNIST
-(clothes) by ``scripts/build_backbone.py``; the new task is handwritten
-digits. The digits are the chapter sample ``data/mnist_1000.csv`` plus
-``data/mnist_extra_2000.csv`` (``scripts/build_mnist_extra.py``): 200
-training and 100 test digits per class. For each size n and each seed, the
-same n training digits per class (a seeded draw) go to every method, and
-every method is scored on the same 1,000 test digits:
+Three targets (``--target``, see ``TARGETS``), each with one of dsml's shipped
+``small_convnet`` weight sets (``scripts/build_backbone.py``):
+
+- ``mnist`` (default): the Fashion-MNIST backbone (clothes) on handwritten
+  digits, the chapter sample ``data/mnist_1000.csv`` plus
+  ``data/mnist_extra_2000.csv`` (``scripts/build_mnist_extra.py``): 200
+  training and 100 test digits per class;
+- ``fashion``: the backbone of Fashion-MNIST's classes 0-4 on classes 5-9 of
+  ``data/fashionmnist_10000.csv``: 750 training and 250 test images per class;
+- ``uci``: the MNIST backbone on ``data/uci_digits_1740.csv`` (UCI digits from
+  scikit-learn): 114 training and 60 test digits per class, sizes 10, 50, 100.
+
+For each size n and each seed, the same n training images per class (a
+seeded draw) go to every method, and every method is scored on the same test
+images (the target's test rows). The names below say "digits" for all three:
 
 - ``scratch``: the same architecture with random weights, all of it trained
   (``DSTorch.pretrained("small_convnet", 10, weights=None, freeze=False)``
@@ -128,7 +136,7 @@ METHODS = ("scratch", "scratch SimpleCNN", "linear probe", "fine-tune, body lr x
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--target", choices=TARGETS, default="mnist", help="mnist (default) or uci; see above")
+    parser.add_argument("--target", choices=TARGETS, default="mnist", help="mnist (default), fashion or uci; see above")
     parser.add_argument("--seeds", type=int, default=5, help="seeds per size (default 5)")
     parser.add_argument("--sizes", type=int, nargs="+", help="digits per class (default: all of the target's)")
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)

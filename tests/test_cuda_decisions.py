@@ -360,3 +360,12 @@ def test_validation_codes_beyond_the_outputs_are_refused_before_training(blobs):
             verbose=False,
         )
     assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))  # refused before any update
+
+
+def test_without_amp_a_callers_autocast_is_switched_off_for_training():
+    s = step(CPU, amp=False)
+    assert isinstance(s.autocast, contextlib.nullcontext)  # nothing to enter, nothing to pay per batch
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        inside = step(CPU, amp=False)
+        _, out = inside(torch.randn(4, 8), torch.tensor([0, 1, 2, 0]))
+    assert out.dtype == torch.float32  # train(amp=False) inside an autocast still trains in float32

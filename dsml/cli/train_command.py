@@ -58,9 +58,6 @@ def require_classes(data) -> None:
 def build_model(settings: dict, data):
     shape = data.info["input_shape"]
     pad_idx = data.extra.get("pad_idx", 0)
-    backbone = settings.get("backbone")
-    if backbone is not None and settings["model"] != "small_convnet":
-        raise ValueError(f"--backbone {backbone} is for --model small_convnet, not --model {settings['model']}.")
     return registry.new_model(
         settings["model"],
         shape,
@@ -68,7 +65,7 @@ def build_model(settings: dict, data):
         embedding=data.embedding,
         pad_idx=pad_idx,
         cell=settings["cell"],
-        backbone=backbone,
+        backbone=settings.get("backbone"),
     )
 
 
@@ -88,7 +85,7 @@ def fit(settings: dict, model, data, X_train, y_train, X_valid, y_valid):
         factor = settings.get("body_lr_factor") or 0.1
         return finetune.fine_tune(
             model, optimizer, X_train, y_train, settings["epochs"], settings["batch_size"],
-            head_epochs=settings["head_epochs"], body_lr_factor=factor, **shared,
+            head_epochs=settings["head_epochs"], body_lr_factor=factor, verbose=distributed.is_main(), **shared,
         )  # fmt: skip
     return training.train(
         model, optimizer, X_train, y_train, num_epochs=settings["epochs"], batch_size=settings["batch_size"],
@@ -97,8 +94,12 @@ def fit(settings: dict, model, data, X_train, y_train, X_valid, y_valid):
     )  # fmt: skip
 
 
-def check_fine_tuning(settings: dict) -> None:
-    """--head-epochs and --body-lr-factor: only for the pretrained backbone, and not with a checkpoint."""
+def check_backbone_flags(settings: dict) -> None:
+    """--backbone, --head-epochs and --body-lr-factor: only for the pretrained backbone, and not with a checkpoint;
+    checked before the table is loaded."""
+    backbone = settings.get("backbone")
+    if backbone is not None and settings["model"] != "small_convnet":
+        raise ValueError(f"--backbone {backbone} is for --model small_convnet, not --model {settings['model']}.")
     if settings.get("head_epochs") is None:
         if settings.get("body_lr_factor") is not None:
             raise ValueError("--body-lr-factor sets the body's learning rate of --head-epochs fine-tuning; add it.")
@@ -150,7 +151,7 @@ def prepare(explicit: dict) -> tuple[dict, object]:
     table = read_table(settings["table"])
     kind = common.train_kind(settings, table.columns)
     common.fill_defaults(settings, kind, explicit)
-    check_fine_tuning(settings)
+    check_backbone_flags(settings)
     if distributed.is_main():  # under torchrun, one line for the run, not one per process
         common.print_settings("train", settings)
     data = common.load_labelled(table, settings, kind)

@@ -35,7 +35,7 @@ DATASETS: dict[str, tuple[str, str, str]] = {
     "uci_digits_1740": (
         "uci_digits_1740.csv",
         "images",
-        "1,740 UCI handwritten digits (other writers), 8x8 enlarged to 28x28 PNG, 1,140 / 600",
+        "1,740 UCI handwritten digits (other writers), 8x8 enlarged into 28x28 PNG, 1,140 / 600",
     ),
     "fashionmnist_10000": (
         "fashionmnist_10000.csv",

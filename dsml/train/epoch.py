@@ -1,9 +1,9 @@
 """One pass over the training batches: ``run_epoch``, and the single optimisation ``Step`` it repeats.
 
-Each batch's loss and its share of the metric (rows right, or squared error) stay on the device as
-0-d tensors; they are added up once at the end of the epoch, which is also where a non-finite loss is
-found. So a GPU never waits for the host in the middle of an epoch, and every process of a
-distributed run decides to stop at the same point.
+Each batch's loss (a 0-d tensor) and what the metric needs (its predicted class codes, or its sum
+of squared errors: ``EpochTally``) stay on the device; they are added up once at the end of the
+epoch, which is also where a non-finite loss is found. So a GPU never waits for the host in the
+middle of an epoch, and every process of a distributed run decides to stop at the same point.
 """
 
 from __future__ import annotations
@@ -65,7 +65,8 @@ class Step:
     Autocast and the GradScaler are built once: mixed precision is float16 with gradient scaling on
     CUDA, bfloat16 (which needs no scaling) elsewhere. Without ``amp`` there is no autocast context at
     all (entering a disabled one costs about 10 microseconds a batch, which a small network notices),
-    and the GradScaler is a disabled one, which passes everything through.
+    unless ``train`` runs inside a caller's autocast, which a disabled one then switches off; the
+    GradScaler is a disabled one, which passes everything through.
     """
 
     def __init__(
@@ -83,11 +84,13 @@ class Step:
         self.model, self.optimizer, self.loss = model, optimizer, loss
         self.clip_grad_norm = clip_grad_norm
         self.callbacks, self.state = callbacks, state
-        self.autocast = (
-            torch.autocast(device.type, dtype=torch.float16 if device.type == "cuda" else torch.bfloat16)
-            if amp
-            else contextlib.nullcontext()
-        )
+        fast = torch.float16 if device.type == "cuda" else torch.bfloat16
+        if amp:
+            self.autocast = torch.autocast(device.type, dtype=fast)
+        elif torch.is_autocast_enabled(device.type):  # train() called inside a user's autocast: switch it off
+            self.autocast = torch.autocast(device.type, enabled=False)
+        else:
+            self.autocast = contextlib.nullcontext()
         self.scaler = torch.amp.GradScaler("cuda", enabled=amp and device.type == "cuda")
 
     def __call__(self, xb: torch.Tensor, yb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
