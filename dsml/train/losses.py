@@ -147,7 +147,8 @@ class Loss:
 
         ``check=False`` for a batch this loss has just taken (its shapes and codes were checked there).
         """
-        out, y = self.shaped(out.detach(), y, check)
+        # equivalent: check=False comes only after the loss call that checked the same batch
+        out, y = self.shaped(out.detach(), y, check)  # pragma: no mutate
         if self.classifies:
             return (predicted_codes(out) == y.reshape(len(y))).sum()
         return (out - y).pow(2).reshape(len(y), -1).mean(dim=1).sum()
