@@ -166,6 +166,7 @@ class DSTorch:
 
     # Transfer learning: pretrained backbones, freezing, two-stage fine-tuning, features as a table
     pretrained = staticmethod(backbones.pretrained)
+    backbones = staticmethod(backbones.backbones)  # from here on, "backbones" in this class body is this function
     freeze = staticmethod(finetune.freeze)
     unfreeze = staticmethod(finetune.unfreeze)
     fine_tune = staticmethod(finetune.fine_tune)

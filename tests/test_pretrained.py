@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import urllib.error
 
+import polars as pl
 import pytest
 import torch
 import torch.nn.functional as F
@@ -313,3 +314,26 @@ def test_a_missing_mnist_backbone_names_its_own_build_command(monkeypatch, tmp_p
     monkeypatch.setenv("DSML_DATA", str(tmp_path))
     with pytest.raises(FileNotFoundError, match=r"small_convnet_mnist\.pt.*`python scripts/build_backbone.py mnist`"):
         DSTorch.pretrained("small_convnet", 10, weights="MNIST")
+
+
+def test_the_list_of_backbones_says_what_is_here_without_downloading(offline, resnet_state):
+    table = DSTorch.backbones()
+    assert table.columns == ["arch", "weights", "default", "trained_on", "input", "available", "file"]
+    assert table.select("arch", "weights").rows() == [
+        ("small_convnet", "FASHIONMNIST"),
+        ("small_convnet", "MNIST"),
+        ("small_convnet", "FASHIONMNIST_0_4"),
+        ("resnet18", "IMAGENET1K_V1"),
+        ("mobilenet_v3_small", "IMAGENET1K_V1"),
+        ("efficientnet_b0", "IMAGENET1K_V1"),
+    ]
+    shipped = table.filter(pl.col("arch") == "small_convnet")
+    assert shipped["available"].all() and shipped["default"].to_list() == [True, False, False]
+    assert shipped["file"][1] == str(data_path("data/backbones/small_convnet_mnist.pt"))
+    resnet = table.filter(pl.col("arch") == "resnet18").row(0, named=True)
+    assert resnet["file"] == str(offline / RESNET18_FILE) and not resnet["available"]  # an empty cache
+    offline.mkdir(parents=True)
+    torch.save(resnet_state, offline / RESNET18_FILE)
+    assert DSTorch.backbones().filter(pl.col("arch") == "resnet18")["available"].to_list() == [True]
+    for arch, weights in shipped.select("arch", "weights").rows():  # every listed name loads
+        assert DSTorch.pretrained(arch, 2, weights=weights).weights == weights

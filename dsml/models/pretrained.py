@@ -15,12 +15,15 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlparse
 
+import polars as pl
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from dsml._checks import require_bool, require_choice, require_int
+from dsml.data.shipped import data_path
 from dsml.models import weights as weight_files
 from dsml.models.small_convnet import SmallConvNet
 
@@ -152,6 +155,12 @@ SMALL_CONVNET_FILES = {
     "FASHIONMNIST": "small_convnet_fashionmnist.pt",
     "MNIST": "small_convnet_mnist.pt",
     "FASHIONMNIST_0_4": "small_convnet_fashionmnist_0_4.pt",
+}
+IMAGENET = "ImageNet-1k (photos, 1,000 classes)"
+SMALL_CONVNET_SOURCES = {
+    "FASHIONMNIST": "Fashion-MNIST, all 10 classes (60,000 images of clothes)",
+    "MNIST": "1,800 MNIST handwritten digits, none of them in a shipped table",
+    "FASHIONMNIST_0_4": "Fashion-MNIST classes 0-4 only (t-shirt/top, trouser, pullover, dress, coat; 30,000 images)",
 }
 
 
@@ -315,3 +324,36 @@ def pretrained(
     # what models.registry needs to build the same network again (weights come from the checkpoint)
     model.init_args = {"arch": arch, "num_classes": num_classes, "input_size": list(size)}
     return model
+
+
+def backbones() -> pl.DataFrame:
+    """The architectures and weight sets ``pretrained`` knows, and whether each is on this machine already.
+
+    Returns:
+        One row per ``(arch, weights)`` pair: ``arch`` and ``weights`` (what to pass
+        to ``pretrained``), ``default`` (what ``weights="DEFAULT"`` picks),
+        ``trained_on``, ``input`` (channels x height x width the weights were trained
+        at; other sizes are resized), ``available`` (the file is here: shipped in
+        ``data/backbones``, or already in torchvision's cache, so it works offline)
+        and ``file`` (where it is, or would be once downloaded). Nothing is downloaded.
+
+    Example:
+        >>> DSTorch.backbones().filter(pl.col("available")).select("arch", "weights", "trained_on")
+    """
+    import torchvision
+
+    def row(arch: str, weights: str, default: bool, trained_on: str, size: str, path: Path) -> dict:
+        return {"arch": arch, "weights": weights, "default": default, "trained_on": trained_on, "input": size,
+                "available": path.exists(), "file": str(path)}  # fmt: skip
+
+    rows = [
+        row("small_convnet", name, name == "FASHIONMNIST", SMALL_CONVNET_SOURCES[name], "1x28x28",
+            data_path(weight_files.BACKBONES / filename))
+        for name, filename in SMALL_CONVNET_FILES.items()
+    ]  # fmt: skip
+    for arch in (a for a in ARCHITECTURES if a != "small_convnet"):
+        enum = torchvision.models.get_model_weights(arch)
+        for member in (m for m in enum.__members__ if m != "DEFAULT"):
+            path = weight_files.cache_dir() / os.path.basename(urlparse(enum[member].url).path)
+            rows.append(row(arch, member, enum[member] is enum.DEFAULT, IMAGENET, "3x224x224", path))
+    return pl.DataFrame(rows)
