@@ -14,14 +14,18 @@ Contenders (both return the book's seven objects, checked equal first):
 Time: side by side in this process (``_common.side_by_side``). Memory: each
 contender once in a fresh process (``_memory``). A second table times the
 decoding strategies behind ``load_image`` alone (sequential, threads,
-processes), the measurement that chose processes.
+processes), the measurement that chose processes. ``--busy N`` runs N
+CPU-bound processes during the whole benchmark, as other jobs on a shared
+machine would: does splitting the decoding still pay then?
 
-Run: ``python -m benchmarks.bench_load [--repeats 5]`` from the project root.
+Run: ``python -m benchmarks.bench_load [--repeats 5] [--busy 2]`` from the project root.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import multiprocessing
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -85,14 +89,41 @@ def strategies(paths: list[str]) -> dict:
     return {"sequential": sequential, f"{jobs} threads": threads, f"{jobs} processes": processes}
 
 
+def _spin() -> None:
+    while True:
+        pass
+
+
+@contextlib.contextmanager
+def busy(n: int):
+    """``n`` processes that keep a CPU each busy until the block ends."""
+    hogs = [multiprocessing.get_context("spawn").Process(target=_spin, daemon=True) for _ in range(n)]
+    for hog in hogs:
+        hog.start()
+    try:
+        yield
+    finally:
+        for hog in hogs:
+            hog.terminate()
+            hog.join()
+
+
 def main(argv: list[str] | None = None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_common_args(p)
+    p.add_argument("--busy", type=int, default=0, help="CPU-bound processes running alongside (default 0)")
     args = p.parse_args(argv)
     apply_common_args(args)
+    with busy(args.busy):
+        return run(args)
+
+
+def run(args) -> dict:
     csv = str(fashion_20k())
     df = pl.read_csv(csv)
     print(f"load: {len(df)} PNGs (Fashion-MNIST 10,000 + mirrored), 28x28 greyscale; {machine()}")
+    if args.busy:
+        print(f"with {args.busy} CPU-bound process(es) running alongside")
 
     want, got = book_load_image(df), DSTorch.load_image(df, scale=True)
     assert all(torch.equal(a, b) for a, b in zip(want[:6], got[:6])), "load_image and the book differ"
