@@ -121,9 +121,7 @@ def evaluate(
     """
     if y is not None and not is_dataset(X):  # a list y becomes a tensor here, for the class-code check below
         y = require_targets(y, "y")  # pragma: no mutate (equivalent: "y" is also the default name)
-    loss_sum = tally = 0.0
-    rows = 0
-    loss = None
+    loss_sum, rows, loss, tally = 0.0, 0, None, None
     for batch in iter_outputs(model, X, y, batch_size):
         if batch.targets is None:
             raise ValueError("evaluate needs the targets y (or a Dataset that yields (x, y) pairs).")
@@ -133,11 +131,11 @@ def evaluate(
             if loss.classifies and isinstance(y, torch.Tensor) and len(y):
                 # once, on the CPU: on a GPU a code beyond the outputs would end in a device-side assert
                 require_codes_within(int(y.max()), outputs, loss, "y")
+            tally = loss.epoch_tally()  # added up once at the end, as in training
         n = len(batch.targets)
         loss_sum += float(loss(batch.outputs, batch.targets)) * n
-        # check=False: the line above checked this batch (so check=True would be an equivalent mutant)
-        tally += float(loss.tally(batch.outputs, batch.targets, check=False))  # pragma: no mutate
+        tally.add(batch.outputs, batch.targets)  # the line above checked this batch
         rows += n
     if rows == 0:
         raise ValueError("X has no rows, so there is nothing to evaluate.")
-    return loss.metrics(loss_sum, tally, rows, prefix)
+    return loss.metrics(loss_sum, tally.total(), rows, prefix)

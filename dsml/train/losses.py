@@ -173,7 +173,8 @@ class EpochTally:
     For classes each batch only keeps its predicted codes (one argmax) and its targets, and they are
     compared once, at the end of the epoch: the comparison and the count per batch measurably slowed
     small networks (about 20 microseconds a batch on a CPU). That costs 16 bytes a row until the epoch
-    ends. Batches are ones the loss has just taken, so they are not checked again.
+    ends. Batches are ones the loss has just taken, so they are not checked again. ``evaluate`` adds up
+    its batches the same way.
     """
 
     def __init__(self, loss: Loss):
