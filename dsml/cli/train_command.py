@@ -82,10 +82,11 @@ def fit(settings: dict, model, data, X_train, y_train, X_valid, y_valid):
     }
     optimizer = make_optimizer(settings, model)
     if settings.get("head_epochs"):
-        factor = settings.get("body_lr_factor") or 0.1
+        if settings.get("body_lr_factor") is not None:  # else fine_tune's default
+            shared["body_lr_factor"] = settings["body_lr_factor"]
         return finetune.fine_tune(
             model, optimizer, X_train, y_train, settings["epochs"], settings["batch_size"],
-            head_epochs=settings["head_epochs"], body_lr_factor=factor, verbose=distributed.is_main(), **shared,
+            head_epochs=settings["head_epochs"], verbose=distributed.is_main(), **shared,
         )  # fmt: skip
     return training.train(
         model, optimizer, X_train, y_train, num_epochs=settings["epochs"], batch_size=settings["batch_size"],
