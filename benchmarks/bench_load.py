@@ -44,7 +44,7 @@ from benchmarks._common import (
 )
 from benchmarks._memory import peak_extra_mb
 from dsml import DSTorch
-from dsml.data import parallel
+from dsml.data.imagefiles import parallel
 
 
 def book_load_image(df: pl.DataFrame, label_name="label", filepath="filepath", index="index"):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dsml import scoring
 from dsml.data import datasets, folders, images, sequences, shipped, splits, text, toy
+from dsml.engine import evaluation
 from dsml.inside import activations, confused, descent, gradients, heatmaps, landscape, maps, mistakes, summary, units
 from dsml.inside import embed as features
 from dsml.inside import filters as conv_filters
@@ -23,7 +24,7 @@ from dsml.plots import inside as plots_inside
 from dsml.plots import landscape as plots_landscape
 from dsml.plots import lr as plots_lr
 from dsml.plots import maps as plots_maps
-from dsml.train import checkpoints, evaluation, finetune, lr_finder, seeding
+from dsml.train import checkpoints, finetune, lr_finder, seeding
 from dsml.train import loop as training
 
 

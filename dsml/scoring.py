@@ -13,9 +13,9 @@ import torch
 from torch import nn
 
 from dsml._checks import require_enough_outputs, require_labels
-from dsml.train.batches import is_dataset
-from dsml.train.evaluation import EVAL_BATCH_SIZE, iter_outputs
-from dsml.train.losses import predicted_codes, probabilities, resolve_loss
+from dsml.engine.batches import is_dataset
+from dsml.engine.evaluation import EVAL_BATCH_SIZE, iter_outputs
+from dsml.engine.losses import predicted_codes, probabilities, resolve_loss
 
 
 def collect_outputs(

@@ -3,7 +3,7 @@
 Usage:
     python scripts/mutate.py              run mutmut on the whole core, then print the table
     python scripts/mutate.py --report     print the table of the last run only
-    python scripts/mutate.py 'dsml.train.losses.*'   re-run these mutants (mutmut's names or globs), then the table
+    python scripts/mutate.py 'dsml.engine.losses.*'   re-run these mutants (mutmut's names or globs), then the table
     python scripts/mutate.py --max-children 1        one test process at a time (default 2)
 
 The modules (``only_mutate``) and the tests that may kill their mutants (``pytest_add_cli_args_test_selection``)

@@ -23,8 +23,8 @@ import torch
 from PIL import Image
 
 from dsml import DSTorch
-from dsml.data import decoding, parallel
-from dsml.train.batches import LoaderBatches
+from dsml.data.imagefiles import decoding, parallel
+from dsml.engine.batches import LoaderBatches
 
 LOADERS = ["load_image", "image_dataset"]
 INTERNALS = ("BytesIO", " at 0x", "Traceback", "numpy", "torch.", "np.float", "\n")

@@ -15,7 +15,7 @@ from torch import optim
 
 from conftest import ROOT
 from dsml import Callback, DenseNet, DSTorch, SimpleCNN
-from dsml.train.batches import batches
+from dsml.engine.batches import batches
 
 pytestmark = [pytest.mark.cuda, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")]
 
@@ -64,7 +64,7 @@ def test_train_moves_the_model_and_each_batch_to_the_gpu(blobs):
 
 
 def test_cpu_batches_for_a_gpu_go_through_pinned_memory(blobs, monkeypatch):
-    from dsml.train import batches as batches_module
+    from dsml.engine import batches as batches_module
 
     X, y = blobs
     copies = []
@@ -84,7 +84,7 @@ def test_cpu_batches_for_a_gpu_go_through_pinned_memory(blobs, monkeypatch):
 
 
 def test_a_dataset_loads_into_pinned_memory_for_the_gpu(grey_table, monkeypatch):
-    from dsml.train import batches as batches_module
+    from dsml.engine import batches as batches_module
 
     copies = []
     real = batches_module.to_device

@@ -22,12 +22,12 @@ from torch import nn, optim
 from torch.utils.data import TensorDataset
 
 from dsml import DenseNet, DSTorch
-from dsml.train import batches as batches_module
-from dsml.train import device as device_module
+from dsml.engine import batches as batches_module
+from dsml.engine import device as device_module
+from dsml.engine.batches import LoaderBatches, TensorBatches
+from dsml.engine.losses import resolve_loss
 from dsml.train import distributed, loop
-from dsml.train.batches import LoaderBatches, TensorBatches
 from dsml.train.epoch import Step, run_epoch
-from dsml.train.losses import resolve_loss
 
 CUDA, CUDA1, CPU = torch.device("cuda"), torch.device("cuda", 1), torch.device("cpu")
 

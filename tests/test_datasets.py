@@ -15,7 +15,7 @@ from torch.utils.data import DataLoader
 from torchvision.transforms import v2
 
 from dsml import DSTorch
-from dsml.data import decoding, parallel
+from dsml.data.imagefiles import decoding, parallel
 from dsml.models.cnn import SimpleCNN
 from dsml.models.dense import DenseNet
 

@@ -12,8 +12,8 @@ from torch.nn import functional as F
 from torch.utils.data import TensorDataset
 
 from dsml import DSTorch
-from dsml.train.evaluation import iter_outputs
-from dsml.train.forward import forward
+from dsml.engine.evaluation import iter_outputs
+from dsml.engine.forward import forward
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ import torch
 from PIL import Image, ImageOps
 
 from dsml import DSTorch
-from dsml.data import decoding, reading
+from dsml.data.imagefiles import decoding, reading
 
 
 def table_of(*paths, labels=None) -> pl.DataFrame:

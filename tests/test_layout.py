@@ -23,6 +23,7 @@ LAYERS = [
     ("dsml._", 0),  # private helpers at the bottom: _checks, ...
     ("dsml.data", 1),
     ("dsml.models", 2),
+    ("dsml.engine", 3),
     ("dsml.train", 3),
     ("dsml.scoring", 4),
     ("dsml.inside", 5),

@@ -18,8 +18,8 @@ from torch import nn, optim
 from torch.nn import functional as F
 
 from dsml import DSTorch
+from dsml.engine.evaluation import EVAL_BATCH_SIZE
 from dsml.train.callbacks import Callback
-from dsml.train.evaluation import EVAL_BATCH_SIZE
 
 pytestmark = pytest.mark.filterwarnings("ignore:the optimizer's learning rate is 0")
 

@@ -12,7 +12,7 @@ from torch import nn, optim
 from torch.nn import functional as F
 
 from dsml import DSTorch
-from dsml.train.losses import Loss, predicted_codes, probabilities, refuse_float_class_codes, resolve_loss
+from dsml.engine.losses import Loss, predicted_codes, probabilities, refuse_float_class_codes, resolve_loss
 
 
 @pytest.fixture

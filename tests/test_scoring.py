@@ -10,8 +10,8 @@ from plotnine import ggplot
 from torch import nn
 
 from dsml import DSTorch
+from dsml.engine.evaluation import EVAL_BATCH_SIZE
 from dsml.scoring import collect_outputs
-from dsml.train.evaluation import EVAL_BATCH_SIZE
 
 
 class Recorder(nn.Module):

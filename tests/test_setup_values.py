@@ -11,8 +11,8 @@ import torch
 from torch import nn, optim
 from torch.utils.data import Dataset, TensorDataset
 
+from dsml.engine.losses import resolve_loss
 from dsml.train import setup
-from dsml.train.losses import resolve_loss
 
 CPU = torch.device("cpu")
 

@@ -445,7 +445,7 @@ def test_chapter_13_reaches_the_books_accuracy(mnist, capsys):
 
 
 def test_the_move_decision_uses_half_the_free_gpu_memory():
-    from dsml.train.device import fits_on_device
+    from dsml.engine.device import fits_on_device
 
     cpu, gpu = torch.device("cpu"), torch.device("cuda")
     assert fits_on_device(4800, gpu, free_bytes=10_000)
@@ -455,7 +455,7 @@ def test_the_move_decision_uses_half_the_free_gpu_memory():
 
 def test_tensors_that_fit_are_moved_to_the_device_once(monkeypatch):
     """The decision is faked (no GPU here): tensors then move in one go, None stays None."""
-    from dsml.train import device as device_module
+    from dsml.engine import device as device_module
 
     monkeypatch.setattr(device_module, "fits_on_device", lambda nbytes, device, free_bytes=None: True)
     X, y = torch.zeros(100, 10), torch.zeros(100, dtype=torch.long)
@@ -484,7 +484,7 @@ def test_train_moves_its_tensors_once_and_copies_no_batch_after(blobs, monkeypat
 
 def test_cpu_batches_for_a_gpu_are_gathered_into_pinned_memory():
     """Pinning is decided from the devices; the decision is checked here, the copy itself on a GPU (test_cuda)."""
-    from dsml.train.batches import TensorBatches
+    from dsml.engine.batches import TensorBatches
 
     X, y = torch.zeros(10, 3), torch.zeros(10, dtype=torch.long)
     assert TensorBatches(X, y, 4, device=torch.device("cuda"))._pin
@@ -495,7 +495,7 @@ def test_cpu_batches_for_a_gpu_are_gathered_into_pinned_memory():
 @pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_move_if_fits_moves_small_tensors_to_the_gpu():
-    from dsml.train.device import move_if_fits
+    from dsml.engine.device import move_if_fits
 
     X, y = torch.zeros(100, 10), torch.zeros(100, dtype=torch.long)
     moved = move_if_fits([X, y, None], torch.device("cuda"))

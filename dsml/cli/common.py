@@ -12,9 +12,9 @@ import torch
 
 from dsml.cli import tables, textseq
 from dsml.cli.options import options_for
+from dsml.engine import evaluation
+from dsml.engine.batches import is_dataset
 from dsml.models import registry
-from dsml.train import evaluation
-from dsml.train.batches import is_dataset
 
 DEFAULT_MODEL = {"image": "dense", "text": "textcnn", "sequence": "lstm"}
 COLUMNS = {"label": "label", "filepath": "filepath", "index": "index", "text": "text", "id": "id", "step": "step"}

@@ -16,8 +16,9 @@ import polars as pl
 import torch
 
 from dsml._checks import require_columns, require_no_nulls
-from dsml.data import datasets, decoding, images, parallel
+from dsml.data import datasets, images
 from dsml.data.datasets import ImageDataset
+from dsml.data.imagefiles import decoding, parallel
 
 
 @dataclass

@@ -19,10 +19,10 @@ from dsml.cli.config import with_defaults
 from dsml.cli.options import DIVERGED, INTERRUPTED, OK
 from dsml.cli.tables import read_table
 from dsml.data.splits import stratified_split
+from dsml.engine.batches import is_dataset
 from dsml.models import registry
 from dsml.train import checkpoints, distributed, finetune
 from dsml.train import loop as training
-from dsml.train.batches import is_dataset
 
 OPTIMIZERS = {"adam": optim.Adam, "adamw": optim.AdamW, "sgd": optim.SGD}
 STATUS = {"non_finite_loss": DIVERGED, "interrupted": INTERRUPTED}

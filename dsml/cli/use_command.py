@@ -15,9 +15,9 @@ import polars as pl
 from dsml.cli import common, messages, outputs, tables, textseq
 from dsml.cli.config import with_defaults
 from dsml.cli.options import OK
+from dsml.engine.losses import predicted_codes, probabilities
 from dsml.scoring import collect_outputs
 from dsml.train import checkpoints
-from dsml.train.losses import predicted_codes, probabilities
 
 FROM_CHECKPOINT = ("label", "filepath", "index", "size", "text", "id", "step", "features", "max_length")
 

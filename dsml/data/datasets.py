@@ -19,7 +19,7 @@ import torch
 from torch.utils.data import Dataset
 
 from dsml._checks import require_bool
-from dsml.data.decoding import check_headers, decode, image_headers, require_size
+from dsml.data.imagefiles.decoding import check_headers, decode, image_headers, require_size
 from dsml.data.images import image_table
 
 

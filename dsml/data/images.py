@@ -19,8 +19,8 @@ import polars as pl
 import torch
 
 from dsml._checks import require_bool, require_columns
-from dsml.data.decoding import require_size
-from dsml.data.parallel import read_images
+from dsml.data.imagefiles.decoding import require_size
+from dsml.data.imagefiles.parallel import read_images
 from dsml.data.tables import encode_labels, require_path_column, require_rows, split_masks
 
 

@@ -8,9 +8,9 @@ import torch
 from torch import nn
 
 from dsml._checks import as_tensor, require_labels, require_same_length
+from dsml.engine.batches import is_dataset
+from dsml.engine.evaluation import EVAL_BATCH_SIZE, iter_outputs
 from dsml.inside.layers import find_layer
-from dsml.train.batches import is_dataset
-from dsml.train.evaluation import EVAL_BATCH_SIZE, iter_outputs
 
 
 def _capture(model: nn.Module, module: nn.Module, name: str, X, batch_size: int):

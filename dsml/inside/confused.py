@@ -6,8 +6,8 @@ import polars as pl
 from torch import nn
 
 from dsml._checks import require_int
+from dsml.engine.evaluation import EVAL_BATCH_SIZE
 from dsml.scoring import confusion_table
-from dsml.train.evaluation import EVAL_BATCH_SIZE
 
 
 def most_confused(

@@ -16,12 +16,12 @@ import torch
 from torch import nn
 
 from dsml._checks import as_tensor, require_int, require_labels, require_number, require_same_length
+from dsml.engine.evaluation import EVAL_BATCH_SIZE
 from dsml.inside.activations import activations
 from dsml.inside.layers import find_layer
 from dsml.models.pretrained import PretrainedNet
 from dsml.scoring import score
 from dsml.train import loop
-from dsml.train.evaluation import EVAL_BATCH_SIZE
 
 
 def feature_layer(model: nn.Module) -> str:

@@ -14,8 +14,8 @@ import torch
 from torch import nn
 
 from dsml._checks import as_tensor
+from dsml.engine.forward import eval_mode, forward, model_device
 from dsml.inside.layers import find_module
-from dsml.train.forward import eval_mode, forward, model_device
 
 
 def filters(model: nn.Module, layer: str | nn.Module | None = None) -> pl.DataFrame:

@@ -16,11 +16,11 @@ import torch
 from torch import nn
 
 from dsml._checks import as_tensor, require_choice, require_int, require_same_length
+from dsml.engine.batches import batches
+from dsml.engine.forward import eval_mode, forward, model_device
+from dsml.engine.losses import resolve_loss
 from dsml.inside.layers import find_module
 from dsml.inside.unroll import check_unrollable, unrolled
-from dsml.train.batches import batches
-from dsml.train.forward import eval_mode, forward, model_device
-from dsml.train.losses import resolve_loss
 
 WRT = ("hidden", "input")
 

@@ -26,10 +26,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from dsml._checks import as_tensor
+from dsml.engine.batches import batches
+from dsml.engine.forward import eval_mode, forward, model_device
+from dsml.engine.losses import predicted_codes
 from dsml.inside.layers import find_module
-from dsml.train.batches import batches
-from dsml.train.forward import eval_mode, forward, model_device
-from dsml.train.losses import predicted_codes
 
 HEATMAP_BATCH_SIZE = 64
 

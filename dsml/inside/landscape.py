@@ -31,8 +31,8 @@ import torch
 from torch import nn
 
 from dsml._checks import as_tensor, require_int, require_number, require_same_length
-from dsml.train.batches import is_dataset
-from dsml.train.evaluation import EVAL_BATCH_SIZE, evaluate
+from dsml.engine.batches import is_dataset
+from dsml.engine.evaluation import EVAL_BATCH_SIZE, evaluate
 
 
 def random_directions(model: nn.Module, seed: int = 0) -> list[torch.Tensor]:

@@ -16,10 +16,10 @@ import torch
 from torch import nn
 
 from dsml._checks import require_columns, require_int, require_number
+from dsml.engine.evaluation import EVAL_BATCH_SIZE, iter_outputs
+from dsml.engine.losses import predicted_codes, probabilities
 from dsml.inside.layers import find_module
 from dsml.scoring import collect_outputs
-from dsml.train.evaluation import EVAL_BATCH_SIZE, iter_outputs
-from dsml.train.losses import predicted_codes, probabilities
 
 FEATURES = ("x1", "x2")
 

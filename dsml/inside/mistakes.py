@@ -9,9 +9,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from dsml._checks import require_choice, require_labels
+from dsml.engine.evaluation import EVAL_BATCH_SIZE
+from dsml.engine.losses import predicted_codes
 from dsml.scoring import collect_outputs
-from dsml.train.evaluation import EVAL_BATCH_SIZE
-from dsml.train.losses import predicted_codes
 
 
 def row_losses(outputs: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

@@ -7,8 +7,8 @@ import torch
 from torch import nn
 
 from dsml._checks import as_tensor
-from dsml.train.batches import is_dataset
-from dsml.train.forward import eval_mode, forward, model_device
+from dsml.engine.batches import is_dataset
+from dsml.engine.forward import eval_mode, forward, model_device
 
 
 def _shape_text(out, batch_dims: dict) -> str:

@@ -27,12 +27,12 @@ from plotnine import (
 from torch import nn
 
 from dsml._checks import as_tensor, require_choice, require_columns, require_int
+from dsml.engine.forward import eval_mode, forward, model_device
+from dsml.engine.losses import predicted_codes
 from dsml.inside import filters as conv_filters
 from dsml.inside import heatmaps
 from dsml.inside.layers import find_module
 from dsml.plots.images import to_pandas
-from dsml.train.forward import eval_mode, forward, model_device
-from dsml.train.losses import predicted_codes
 
 METHODS = ("grad_cam", "saliency")
 # matplotlib's "inferno" at 0, 1/4, 1/2, 3/4, 1: dark (no evidence) to bright yellow (strong evidence)

@@ -35,7 +35,7 @@ from plotnine import (
 )
 
 from dsml._checks import require_columns
-from dsml.data.reading import open_image
+from dsml.data.imagefiles.reading import open_image
 
 MAX_SIDE = 64  # pixels per side drawn per image: plenty for a thumbnail, and fast
 TITLE_WIDTH = 14  # characters per title line that fit a 1.1-inch cell at 8 points, with a gap

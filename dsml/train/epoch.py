@@ -17,11 +17,11 @@ import torch
 from torch import nn
 
 from dsml._checks import warn
+from dsml.engine.forward import forward
+from dsml.engine.losses import EpochTally, Loss
 from dsml.train import distributed
 from dsml.train.callbacks import Callback, TrainState
-from dsml.train.forward import forward
 from dsml.train.history import StopReason
-from dsml.train.losses import EpochTally, Loss
 
 
 class Stop(Exception):

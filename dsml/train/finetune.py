@@ -18,8 +18,8 @@ from torch import nn
 
 from dsml._checks import as_tensor, require_int, require_number
 from dsml.data.splits import stratified_split
+from dsml.engine.batches import is_dataset
 from dsml.train import loop
-from dsml.train.batches import is_dataset
 from dsml.train.history import History
 
 # train's arguments that fine_tune cannot pass on: it builds the optimizers itself, and two stages share no file.

@@ -23,9 +23,9 @@ import torch
 from torch import nn
 
 from dsml._checks import as_tensor, require_choice, require_int, require_number, require_same_length
-from dsml.train.batches import batches, is_dataset
-from dsml.train.forward import forward, model_device
-from dsml.train.losses import resolve_loss
+from dsml.engine.batches import batches, is_dataset
+from dsml.engine.forward import forward, model_device
+from dsml.engine.losses import resolve_loss
 
 SUGGESTIONS = ("steepest", "minimum")
 

@@ -22,9 +22,9 @@ from dsml._checks import (
     warn,
 )
 from dsml.data.splits import stratified_split
-from dsml.train.batches import is_dataset
-from dsml.train.forward import eval_mode, forward
-from dsml.train.losses import Loss, refuse_float_class_codes, require_codes_within, resolve_loss
+from dsml.engine.batches import is_dataset
+from dsml.engine.forward import eval_mode, forward
+from dsml.engine.losses import Loss, refuse_float_class_codes, require_codes_within, resolve_loss
 
 
 def check_model_and_optimizer(model: nn.Module, optimizer) -> None:

@@ -10,12 +10,12 @@ from pathlib import Path
 import torch
 
 from dsml._checks import require_bool, require_choice, require_int, require_number, warn
+from dsml.engine.batches import batches, is_dataset
+from dsml.engine.device import move_if_fits, pick_device
+from dsml.engine.evaluation import evaluate
 from dsml.train import checkpoints, distributed
-from dsml.train.batches import batches, is_dataset
 from dsml.train.callbacks import Callbacks, TrainState
-from dsml.train.device import move_if_fits, pick_device
 from dsml.train.epoch import InterruptFlag, Step, Stop, run_epoch
-from dsml.train.evaluation import evaluate
 from dsml.train.history import History
 from dsml.train.live import LivePlot
 from dsml.train.monitor import LayerMonitor

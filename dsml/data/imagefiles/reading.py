@@ -39,7 +39,7 @@ import warnings
 import numpy as np
 from PIL import Image, ImageOps
 
-from dsml.data.png import SIGNATURE
+from dsml.data.imagefiles.png import SIGNATURE
 
 ALLOWED_FORMATS = ("PNG", "JPEG", "WEBP", "BMP", "GIF", "TIFF")  # Pillow opens MPO through its JPEG plugin
 ALLOWED_TEXT = "PNG, JPEG, WebP, BMP, GIF or TIFF"

@@ -5,7 +5,7 @@ reads the header itself and hands the compressed pixel data (the IDAT
 chunks) straight to Pillow's own PNG ("zip") decoder: the same pixels as
 ``Image.open``, in about half the time per small image. Everything else
 (palettes, 16-bit, interlaced, animated, damaged files) goes through
-Pillow's full reader in ``dsml.data.reading``.
+Pillow's full reader in ``dsml.data.imagefiles.reading``.
 """
 
 from __future__ import annotations

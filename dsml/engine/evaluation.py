@@ -15,9 +15,9 @@ import torch
 from torch import nn
 
 from dsml._checks import as_tensor, require_finite, require_same_length, require_targets
-from dsml.train.batches import batches, is_dataset
-from dsml.train.forward import eval_mode, forward, model_device
-from dsml.train.losses import require_codes_within, resolve_loss
+from dsml.engine.batches import batches, is_dataset
+from dsml.engine.forward import eval_mode, forward, model_device
+from dsml.engine.losses import require_codes_within, resolve_loss
 
 EVAL_BATCH_SIZE = 512
 

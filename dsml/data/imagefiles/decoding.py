@@ -1,13 +1,13 @@
 """One image file -> pixels, and the checks over many files' headers.
 
 ``decode`` reads one file as a ``(H, W, C)`` uint8 array: plain PNGs take the
-fast path of ``dsml.data.png``, everything else Pillow's full reader with
-dsml's rules (``dsml.data.reading``: formats, the decompression-bomb limit,
+fast path of ``dsml.data.imagefiles.png``, everything else Pillow's full reader with
+dsml's rules (``dsml.data.imagefiles.reading``: formats, the decompression-bomb limit,
 orientation, modes, resizing). ``header`` and ``image_headers`` give the size
 and mode of files without decoding them, by the same rules, so a size check
 and the decode always agree. ``check_headers`` turns many headers into one
 mode, or an error that lists the sizes. Decoding many files at once is in
-``dsml.data.parallel``.
+``dsml.data.imagefiles.parallel``.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ import numpy as np
 from PIL import Image
 
 from dsml._checks import require_bool, require_int
-from dsml.data.png import plain_png_pixels, png_header
-from dsml.data.reading import check_pixels, describe, open_bytes, open_image, pillow_pixels, read_bytes
+from dsml.data.imagefiles.png import plain_png_pixels, png_header
+from dsml.data.imagefiles.reading import check_pixels, describe, open_bytes, open_image, pillow_pixels, read_bytes
 
 HEADER_BYTES = 4096  # enough for a PNG's chunks before its pixels, read in one go
 
@@ -54,7 +54,7 @@ def header(data: bytes, path: str, row: int) -> tuple[tuple[int, int], str]:
     """``((W, H), mode)`` of an image file's bytes (all of them, or at least its first ``HEADER_BYTES``).
 
     Raises ``ValueError`` naming the row and path for a file dsml refuses
-    (see ``dsml.data.reading``), before any pixel is decoded.
+    (see ``dsml.data.imagefiles.reading``), before any pixel is decoded.
     """
     png = png_header(data)
     if png is not None:

@@ -5,7 +5,7 @@ large tables are split among forked processes writing into shared memory,
 because decoding a small image is mostly Python work that threads cannot
 share out under the GIL (measured in benchmarks/bench_load.py); elsewhere
 threads, since Pillow releases the GIL while it decodes large images. Every
-file goes through the checks of ``dsml.data.decoding`` (format, pixel limit,
+file goes through the checks of ``dsml.data.imagefiles.decoding`` (format, pixel limit,
 one picture) in whichever process decodes it.
 """
 
@@ -23,9 +23,9 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 from PIL import Image
 
-from dsml.data.decoding import check_headers, decode_bytes, header
-from dsml.data.png import grey_png_into, png_header
-from dsml.data.reading import check_pixels, read_bytes
+from dsml.data.imagefiles.decoding import check_headers, decode_bytes, header
+from dsml.data.imagefiles.png import grey_png_into, png_header
+from dsml.data.imagefiles.reading import check_pixels, read_bytes
 
 
 def _fill(out: np.ndarray, paths: list[str], lo: int, hi: int, mode: str, resize: bool, crop: bool = False) -> list:

@@ -17,7 +17,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from dsml._checks import as_tensor, require_same_length
-from dsml.train.device import to_device
+from dsml.engine.device import to_device
 
 
 class TensorBatches:
