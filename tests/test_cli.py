@@ -484,3 +484,33 @@ def test_chapter_13_from_the_shell(tmp_path):
     scored = shell("score", "data/mnist_1000.csv", "--weights", weights)
     assert scored.returncode == 0, scored.stderr
     assert f"test accuracy: {test_accuracy:.4f}" in scored.stdout
+
+
+def seeding_calls(monkeypatch) -> list[tuple[str, int]]:
+    """Every generator seeded from now on, as (generator, seed): Python, numpy, torch and every CUDA device."""
+    import random
+
+    import numpy as np
+
+    calls = []
+    for owner, name, label in ((random, "seed", "random"), (np.random, "seed", "numpy"),
+                               (torch, "manual_seed", "torch"), (torch.cuda, "manual_seed_all", "cuda")):  # fmt: skip
+        real = getattr(owner, name)
+        monkeypatch.setattr(
+            owner, name, lambda seed, _real=real, _label=label: (calls.append((_label, seed)), _real(seed))[1]
+        )
+    return calls
+
+
+def test_the_seed_flag_seeds_every_generator_as_dstorch_seed_does(lab, capsys, monkeypatch):
+    """--seed goes through the library's seed_everything: CUDA too (patched here, so the CPU can tell)."""
+    calls = seeding_calls(monkeypatch)
+    DSTorch.seed(5)
+    by_the_library = list(calls)
+    calls.clear()
+    status, _, err = run(capsys, "train", lab["images"], "--epochs", 1, "--seed", 5, "--no-progress")
+    assert status == 0, err
+    assert by_the_library[:3] == [("random", 5), ("numpy", 5), ("torch", 5)] and by_the_library[-1] == ("cuda", 5)
+    assert calls[: len(by_the_library)] == by_the_library  # then train(seed=5) seeds torch for dropout
+    status, _, err = run(capsys, "train", lab["images"], "--epochs", 1, "--seed", 2**32, "--no-progress")
+    assert status == 2 and "seed should be at most 2**32 - 1 = 4294967295" in err

@@ -176,6 +176,15 @@ HINT_EXAMPLES = [
     ("Pass features=[...].", "Pass --features COLUMN ...."),
     ("Use device='cpu'.", "Use --device cpu."),
     ('Use device="cuda:1".', "Use --device cuda:1."),
+    (
+        "device should be 'cpu', 'cuda' or 'cuda:N' (e.g. 'cuda:1'). Got 'gpu'. Did you mean 'cuda'?",
+        "--device should be cpu, cuda or cuda:N (e.g. cuda:1). Got 'gpu'. Did you mean --device cuda?",
+    ),
+    (
+        "device should be 'cpu', 'cuda' or 'cuda:N' (e.g. 'cuda:1'). Got 'x'.",
+        "--device should be cpu, cuda or cuda:N (e.g. cuda:1). Got 'x'.",
+    ),
+    ("device 'cuda:3' was asked for, but", "--device cuda:3 was asked for, but"),
     ("pass overwrite=True to replace it", "pass --overwrite to replace it"),
     ("Pass resume=True to continue it", "Pass --resume to continue it"),
     ("or pass resume=False to start afresh", "or pass no --resume to start afresh"),

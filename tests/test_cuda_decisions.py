@@ -27,7 +27,7 @@ from dsml.engine import device as device_module
 from dsml.engine.batches import LoaderBatches, TensorBatches
 from dsml.engine.losses import resolve_loss
 from dsml.train import distributed, loop
-from dsml.train.epoch import Step, run_epoch
+from dsml.train.step import Step
 
 CUDA, CUDA1, CPU = torch.device("cuda"), torch.device("cuda", 1), torch.device("cpu")
 
@@ -94,10 +94,10 @@ def test_asking_for_a_gpu_by_number(gpus):
 
 
 def test_train_picks_cuda_without_training_on_it(gpus, blobs, monkeypatch):
-    """The whole decision inside ``train``: the Trainer's device, read just before the first epoch would run."""
+    """The whole decision inside ``train``: the Loop's device, read just before the first epoch would run."""
     gpus(1)
     seen = []
-    monkeypatch.setattr(loop.Trainer, "fit", lambda self, data, loss: seen.append(self.device))
+    monkeypatch.setattr(loop.Loop, "run", lambda self, data: seen.append(self.device))
     X, y = blobs
     model = net()
     DSTorch.train(model, optim.Adam(model.parameters()), X, y, num_epochs=1, verbose=False)
@@ -244,15 +244,16 @@ def test_an_epoch_reads_nothing_back_from_the_device_until_it_ends(monkeypatch, 
     X, y = blobs
     X, y = X[:, :1].repeat(1, 8), X[:, 1:2]  # regression: a classifier's loss checks codes on the CPU itself
     model = DenseNet(in_features=8, hidden_sizes=(16,), num_classes=1)
-    s = Step(model, optim.SGD(model.parameters(), lr=0.01), resolve_loss(None, y, 1), CPU)
     at_each_batch = []
 
-    def spy(xb, yb):
-        at_each_batch.append(reads["count"])
-        return s(xb, yb)
+    class Spy(Step):
+        def __call__(self, xb, yb):
+            at_each_batch.append(reads["count"])
+            return super().__call__(xb, yb)
 
-    spy.loss, spy.optimizer = s.loss, s.optimizer
-    record = run_epoch(model, spy, TensorBatches(X, y, 32, shuffle=True), epoch=1, num_epochs=1)
+    monkeypatch.setattr(loop, "Step", Spy)
+    history = DSTorch.train(model, optim.SGD(model.parameters(), lr=0.01), X, y, num_epochs=1, verbose=False)
+    record = history[-1]
     assert len(at_each_batch) == 8 and len(set(at_each_batch)) == 1  # no read between the batches
     assert math.isfinite(record["loss"])  # read once, at the end
 
@@ -286,7 +287,7 @@ def test_train_under_torchrun_uses_the_local_ranks_gpu(gpus, torchrun_env, blobs
     gpus(2)
     seen = []
     monkeypatch.setattr(torch.cuda, "set_device", lambda i: None)
-    monkeypatch.setattr(loop.Trainer, "fit", lambda self, data, loss: seen.append(self.device))
+    monkeypatch.setattr(loop.Loop, "run", lambda self, data: seen.append(self.device))
     X, y = blobs
     model = net()
     DSTorch.train(model, optim.Adam(model.parameters()), X, y, num_epochs=1, verbose=False)

@@ -36,27 +36,28 @@ def data():
 
 @pytest.fixture
 def stages(monkeypatch):
-    """Record each stage: the optimizer train was given, and the model's state after the stage."""
+    """Record each stage: the optimizer, data and options it trained with, and the model's state after it."""
     seen = []
-    real_train = finetune.loop.train
+    real_fit = finetune.loop.fit
 
-    def spy(model, optimizer, X_train, y_train, num_epochs, batch_size, **kwargs):
+    def spy(model, optimizer, data, options):
         before = copy.deepcopy(model.state_dict())
         frozen = [n for n, p in model.named_parameters() if not p.requires_grad]
-        history = real_train(model, optimizer, X_train, y_train, num_epochs, batch_size, **kwargs)
+        history = real_fit(model, optimizer, data, options)
         seen.append(
             {
                 "optimizer": optimizer,
                 "before": before,
                 "after": copy.deepcopy(model.state_dict()),
-                "rows": len(X_train),
+                "rows": len(data.X_train),
                 "frozen": frozen,
-                "kwargs": kwargs,
+                "data": data,
+                "options": options,
             }
         )
         return history
 
-    monkeypatch.setattr(finetune.loop, "train", spy)
+    monkeypatch.setattr(finetune.loop, "fit", spy)
     return seen
 
 
@@ -168,10 +169,10 @@ def test_it_prints_both_stages_like_train(model, data, capsys):
 def test_valid_fraction_is_split_once_for_both_stages(model, data, stages):
     X, y = data
     history = DSTorch.fine_tune(model, 0.01, X, y, num_epochs=1, head_epochs=1, valid_fraction=0.25, seed=2)
-    first, second = (s["kwargs"] for s in stages)
-    assert torch.equal(first["X_valid"], second["X_valid"]) and len(first["X_valid"]) == 6
+    first, second = (s["data"] for s in stages)
+    assert torch.equal(first.X_valid, second.X_valid) and len(first.X_valid) == 6
     assert stages[0]["rows"] == stages[1]["rows"] == 18
-    assert "valid_fraction" not in first and history.df["val_accuracy"].null_count() == 0
+    assert [s["options"].num_epochs for s in stages] == [1, 1] and history.df["val_accuracy"].null_count() == 0
 
 
 def test_head_epochs_zero_skips_stage_one(model, data, stages):

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from dsml.train.history import History
-from dsml.train.state import Snapshots, copy_weights, should_stop_early
+from dsml.train.standard import BestWeights, copy_weights, should_stop_early
 
 
 def history(values, monitor="val_loss", stop_reason="epochs", first_epoch=1):
@@ -123,7 +123,7 @@ def test_copy_weights_is_safe_from_later_updates(model):
 
 def run(model, values, keep_best, stop_reason="epochs", stop_after=None):
     """Epoch i sets every weight to i, as if training moved them; returns the snapshots and the history."""
-    snaps = Snapshots(model, keep_best)
+    snaps = BestWeights(model, keep_best)
     h = History(monitor="val_loss")
     for i, v in enumerate(values[:stop_after], start=1):
         set_weights(model, float(i))
@@ -135,14 +135,14 @@ def run(model, values, keep_best, stop_reason="epochs", stop_after=None):
 
 def test_snapshots_follow_the_last_and_the_best_epoch(model):
     set_weights(model, 0.0)
-    snaps = Snapshots(model, keep_best=True)
+    snaps = BestWeights(model, keep_best=True)
     assert snaps.last_epoch == 0 and weight(snaps.last) == 0.0 and snaps.best is None
     snaps, h = run(model, [0.9, 0.4, 0.6], keep_best=True)
     assert snaps.last_epoch == 3 and weight(snaps.last) == 3.0 and weight(snaps.best) == 2.0
     snaps, h = run(model, [0.9, 0.4, 0.6], keep_best=False)
     assert snaps.best is None and weight(snaps.last) == 3.0
     given = {"weight": torch.zeros(1, 2), "bias": torch.zeros(1)}
-    assert Snapshots(model, keep_best=True, best=given).best is given
+    assert BestWeights(model, keep_best=True, best=given).best is given
 
 
 def test_final_weights_restore_the_best_epoch_with_its_value(model):

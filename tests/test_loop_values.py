@@ -235,7 +235,7 @@ def test_a_notebook_without_ipywidgets_is_told_in_full(monkeypatch):
     import tqdm.notebook
     import tqdm.std
 
-    from dsml.train import epoch
+    from dsml.train import step
 
     monkeypatch.setattr(tqdm.auto, "tqdm", tqdm.notebook.tqdm)  # what tqdm.auto gives inside a kernel
     monkeypatch.delitem(sys.modules, "ipywidgets", raising=False)
@@ -248,7 +248,7 @@ def test_a_notebook_without_ipywidgets_is_told_in_full(monkeypatch):
 
     monkeypatch.setattr(builtins, "__import__", no_widgets)
     with pytest.warns(UserWarning) as caught:
-        assert epoch._bar_class() is tqdm.std.tqdm
+        assert step._bar_class() is tqdm.std.tqdm
     assert [str(w.message) for w in caught] == [
         "progress bars in Jupyter need the ipywidgets package (pip install ipywidgets); "
         "showing a text progress bar instead."

@@ -12,7 +12,7 @@ from torch import nn, optim
 from torch.utils.data import Dataset, TensorDataset
 
 from dsml.engine.losses import resolve_loss
-from dsml.train import setup
+from dsml.train import setup, standard
 
 CPU = torch.device("cpu")
 
@@ -121,7 +121,8 @@ Y10 = torch.arange(10) % 2
          "pass either a Dataset (which yields (x, y) pairs) or tensors X_train and y_train, not both."),
         ((X10, Y10, X10, Y10, 0.2), ValueError, "pass either X_valid and y_valid or valid_fraction, not both."),
         ((TensorDataset(X10, Y10), None, None, None, 0.2), ValueError,
-         "valid_fraction works with tensors; for a Dataset pass X_valid (another Dataset)."),
+         "valid_fraction needs the class of every row to split by: tensors, or a Dataset with targets "
+         "(image_dataset's have them); for this Dataset pass X_valid (another Dataset)."),
         ((X10, Y10, X10, None, None), ValueError, "pass both X_valid and y_valid (or neither)."),
         ((X10, Y10, None, Y10, None), ValueError, "pass both X_valid and y_valid (or neither)."),
         ((X10, Y10, None, None, 1.0), ValueError, "valid_fraction should be > 0 and < 1. Got 1."),
@@ -159,6 +160,16 @@ def test_valid_fraction_splits_rows_and_labels_together():
     assert sorted(data.y_valid.tolist()) == [0, 1]  # one of each class: stratified
     rows = sorted(data.X_train[:, 0].tolist() + data.X_valid[:, 0].tolist())
     assert rows == list(range(10))
+
+
+def test_valid_fraction_splits_a_dataset_with_targets_as_it_splits_tensors():
+    rows = Rows(X10, Y10, targets=True)
+    data = setup.training_data(rows, None, None, None, 0.2, seed=0)
+    tensors = setup.training_data(X10, Y10, None, None, 0.2, seed=0)
+    assert data.y_train is None and data.y_valid is None
+    assert [int(x[0]) for x, _ in data.X_valid] == tensors.X_valid[:, 0].long().tolist()  # the same rows
+    assert [int(x[0]) for x, _ in data.X_train] == tensors.X_train[:, 0].long().tolist()
+    assert torch.equal(data.X_valid.targets, tensors.y_valid) and torch.equal(data.X_train.targets, tensors.y_train)
 
 
 def test_tensors_and_datasets_pass_through():
@@ -346,4 +357,4 @@ def test_a_last_batch_of_one_row_is_dropped_only_before_batch_normalisation(mode
     ],
 )
 def test_divergence_is_a_rise_above_ten_times_the_first_loss(losses, first_batch, reference):
-    assert setup.divergence_reference(losses, first_batch) == reference
+    assert standard.divergence_reference(losses, first_batch) == reference

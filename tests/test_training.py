@@ -467,7 +467,7 @@ def test_tensors_that_fit_are_moved_to_the_device_once(monkeypatch):
 
 
 def test_train_moves_its_tensors_once_and_copies_no_batch_after(blobs, monkeypatch):
-    from dsml.train import trainer as loop
+    from dsml.train import loop
 
     X, y, Xv, yv = blobs
     calls = []

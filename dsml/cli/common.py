@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import random
-import re
 import warnings
 
-import numpy as np
 import polars as pl
-import torch
 
 from dsml.cli import tables, textseq
 from dsml.cli.options import options_for
 from dsml.engine import evaluation
 from dsml.engine.batches import is_dataset
+from dsml.engine.device import default_device, requested_device
 from dsml.models import registry
 
 DEFAULT_MODEL = {"image": "dense", "text": "textcnn", "sequence": "lstm"}
@@ -77,23 +74,8 @@ def fill_defaults(settings: dict, kind: str, explicit: dict) -> dict:
 
 
 def resolve_device(device: str | None) -> str:
-    """``--device`` checked (``cpu``, ``cuda``, ``cuda:N``), or CUDA when available, else the CPU."""
-    if device is None:
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if not isinstance(device, str) or not re.fullmatch(r"cpu|cuda(:\d+)?", device):
-        raise ValueError(f"--device should be cpu, cuda or cuda:N (e.g. cuda:1). Got {device!r}.")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"--device {device} was asked for, but torch sees no CUDA GPU here. Use --device cpu.")
-    return device
-
-
-def seed_everything(seed: int | None) -> None:
-    """Seed Python, numpy and torch (CUDA too), so initial weights, shuffles and splits repeat."""
-    if seed is None:
-        return
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)  # also seeds every CUDA device
+    """``--device`` checked by the library (``cpu``, ``cuda``, ``cuda:N``...), or CUDA when available, else the CPU."""
+    return str(default_device() if device is None else requested_device(device))
 
 
 def print_settings(command: str, settings: dict) -> None:

@@ -19,6 +19,15 @@ HINTS: list[tuple[str, str]] = [
     (r"\bid=\.\.\., step=\.\.\., label_name=\.\.\.", "--id ..., --step ..., --label ..."),
     (r"\bfeatures=\[\.\.\.\]", "--features COLUMN ..."),
     (r"\bdevice=['\"]([\w:]+)['\"]", r"--device \1"),
+    (
+        r"\bdevice should be 'cpu', 'cuda' or 'cuda:N' \(e\.g\. 'cuda:1'\)(.*) Did you mean '(\w+)'\?",
+        r"--device should be cpu, cuda or cuda:N (e.g. cuda:1)\1 Did you mean --device \2?",
+    ),
+    (
+        r"\bdevice should be 'cpu', 'cuda' or 'cuda:N' \(e\.g\. 'cuda:1'\)",
+        "--device should be cpu, cuda or cuda:N (e.g. cuda:1)",
+    ),
+    (r"\bdevice '([\w:]+)' was asked for", r"--device \1 was asked for"),
     (r"\boverwrite=True\b", "--overwrite"),
     (r"\bresume=True\b", "--resume"),
     (r"\bresume=False\b", "no --resume"),

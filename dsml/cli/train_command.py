@@ -11,18 +11,17 @@ import sys
 import time
 from pathlib import Path
 
-import torch
 from torch import optim
 
 from dsml.cli import common, messages, outputs
 from dsml.cli.config import with_defaults
 from dsml.cli.options import DIVERGED, INTERRUPTED, OK
 from dsml.cli.tables import read_table
-from dsml.data.splits import stratified_split
 from dsml.engine.batches import is_dataset
 from dsml.models import registry
-from dsml.train import checkpoints, distributed, finetune
-from dsml.train import loop as training
+from dsml.train import checkpoints, distributed, finetune, loop, seeding
+from dsml.train.options import TrainOptions
+from dsml.train.setup import TrainingData, training_data
 
 OPTIMIZERS = {"adam": optim.Adam, "adamw": optim.AdamW, "sgd": optim.SGD}
 STATUS = {"non_finite_loss": DIVERGED, "interrupted": INTERRUPTED}
@@ -32,18 +31,6 @@ def make_optimizer(settings: dict, model):
     params = [p for p in model.parameters() if p.requires_grad]  # a frozen embedding does not train
     extra = {"momentum": 0.9} if settings["optimizer"] == "sgd" else {}
     return OPTIMIZERS[settings["optimizer"]](params, lr=settings["lr"], **extra)
-
-
-def validation(data, fraction: float | None, seed: int | None):
-    """Split ``fraction`` of the training rows off for validation (seeded, stratified by class)."""
-    if fraction is None:
-        return data.X_train, data.y_train, None, None
-    y = data.X_train.targets if is_dataset(data.X_train) else data.y_train
-    keep, held = stratified_split(y, fraction, seed=seed or 0)
-    if is_dataset(data.X_train):
-        subset = torch.utils.data.Subset
-        return subset(data.X_train, keep.tolist()), None, subset(data.X_train, held.tolist()), None
-    return data.X_train[keep], data.y_train[keep], data.X_train[held], data.y_train[held]
 
 
 def require_classes(data) -> None:
@@ -69,29 +56,31 @@ def build_model(settings: dict, data):
     )
 
 
-def fit(settings: dict, model, data, X_train, y_train, X_valid, y_valid):
+def train_options(settings: dict) -> TrainOptions:
+    """The run's settings as the library's ``TrainOptions``, checked before the table is read."""
+    if settings["seed"] is not None:
+        seeding.require_seed(settings["seed"])  # --seed also seeds everything, as DSTorch.seed does
+    return TrainOptions(
+        settings["epochs"], settings["batch_size"], device=settings["device"], patience=settings["patience"],
+        seed=settings["seed"], progress=False if settings["no_progress"] else None,
+        num_workers=settings["workers"] or 0, checkpoint=settings["checkpoint"], resume=bool(settings["resume"]),
+        overwrite=bool(settings["overwrite"]), verbose=distributed.is_main(),
+    )  # fmt: skip
+
+
+def fit(settings: dict, model, data: TrainingData, options: TrainOptions):
     """``train`` with the command's settings (``fine_tune`` with --head-epochs); returns the ``History``."""
-    shared = {
-        "device": settings["device"],
-        "X_valid": X_valid,
-        "y_valid": y_valid,
-        "patience": settings["patience"],
-        "seed": settings["seed"],
-        "progress": False if settings["no_progress"] else None,
-        "num_workers": settings["workers"] or 0,
-    }
     optimizer = make_optimizer(settings, model)
-    if settings.get("head_epochs"):
-        if settings.get("body_lr_factor") is not None:  # else fine_tune's default
-            shared["body_lr_factor"] = settings["body_lr_factor"]
-        return finetune.fine_tune(
-            model, optimizer, X_train, y_train, settings["epochs"], settings["batch_size"],
-            head_epochs=settings["head_epochs"], verbose=distributed.is_main(), **shared,
-        )  # fmt: skip
-    return training.train(
-        model, optimizer, X_train, y_train, num_epochs=settings["epochs"], batch_size=settings["batch_size"],
-        checkpoint=settings["checkpoint"], resume=bool(settings["resume"]), overwrite=bool(settings["overwrite"]),
-        **shared,
+    if not settings.get("head_epochs"):
+        return loop.fit(model, optimizer, data, options)
+    passed = options.keywords()
+    for name in ("num_epochs", "batch_size", "checkpoint", "resume", "overwrite"):  # fine_tune's own, or refused
+        passed.pop(name)
+    if settings.get("body_lr_factor") is not None:  # else fine_tune's default
+        passed["body_lr_factor"] = settings["body_lr_factor"]
+    return finetune.fine_tune(
+        model, optimizer, data.X_train, data.y_train, options.num_epochs, options.batch_size,
+        head_epochs=settings["head_epochs"], X_valid=data.X_valid, y_valid=data.y_valid, **passed,
     )  # fmt: skip
 
 
@@ -140,7 +129,7 @@ def save_results(settings: dict, model, data, history, metrics: dict) -> list[st
     return skipped
 
 
-def prepare(explicit: dict) -> tuple[dict, object]:
+def prepare(explicit: dict) -> tuple[dict, object, TrainOptions]:
     """Settings checked, outputs checked, the table read and loaded: everything before training."""
     settings = with_defaults("train", explicit)
     settings["device"] = common.resolve_device(settings["device"])
@@ -149,6 +138,7 @@ def prepare(explicit: dict) -> tuple[dict, object]:
     if not settings["table"]:
         raise ValueError("train needs a table: python -m dsml train TABLE (or table = ... in --config).")
     outputs.check_outputs(settings, "train")
+    options = train_options(settings)  # every training setting checked by the library now, before the table is read
     table = read_table(settings["table"])
     kind = common.train_kind(settings, table.columns)
     common.fill_defaults(settings, kind, explicit)
@@ -157,18 +147,20 @@ def prepare(explicit: dict) -> tuple[dict, object]:
         common.print_settings("train", settings)
     data = common.load_labelled(table, settings, kind)
     require_classes(data)
-    return settings, data
+    return settings, data, options
 
 
 def run(explicit: dict) -> int:
     """Train from ``explicit`` settings (config file and flags); return the exit status."""
     started = time.perf_counter()
-    settings, data = prepare(explicit)
-    common.seed_everything(settings["seed"])
+    settings, data, options = prepare(explicit)
+    if settings["seed"] is not None:
+        seeding.seed_everything(settings["seed"])  # as DSTorch.seed: Python, numpy, torch and every CUDA device
     model = build_model(settings, data)
-    X_train, y_train, X_valid, y_valid = validation(data, settings["valid_fraction"], settings["seed"])
+    split = training_data(data.X_train, data.y_train, None, None, settings["valid_fraction"], settings["seed"])
+    X_train, y_train, X_valid, y_valid = split.X_train, split.y_train, split.X_valid, split.y_valid
     fit_started = time.perf_counter()
-    history = fit(settings, model, data, X_train, y_train, X_valid, y_valid)
+    history = fit(settings, model, split, options)
     fit_seconds = time.perf_counter() - fit_started
     status = STATUS.get(history.stop_reason, OK)
     if not distributed.is_main():

@@ -20,14 +20,28 @@ def pick_device(model: nn.Module, device: str | torch.device | None = None) -> t
         device(type='cpu')
     """
     if device is not None:
-        return _requested(device)
+        return requested_device(device)
     param = next(model.parameters(), None)
     if param is not None and param.device.type not in ("cpu", "meta"):
         return param.device
+    return default_device()
+
+
+def default_device() -> torch.device:
+    """CUDA when this machine has a GPU torch can use, else the CPU."""
     return torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
 
 
-def _requested(device) -> torch.device:
+def requested_device(device: str | torch.device) -> torch.device:
+    """``device`` checked: a device torch knows and this machine has.
+
+    Raises:
+        TypeError, ValueError: not a device name, or a GPU this machine lacks (``'gpu'``: did you mean ``'cuda'``?).
+
+    Example:
+        >>> requested_device("cpu")
+        device(type='cpu')
+    """
     if not isinstance(device, (str, torch.device)):
         raise TypeError(f"device should be a name such as 'cpu' or 'cuda'. Got {type(device).__name__}.")
     try:

@@ -1,8 +1,9 @@
 """Extension points of the training loop: a ``Callback``'s methods run at fixed moments of ``train``.
 
 Each method does nothing unless a subclass overrides it (skorch's ``Callback`` works the same way),
-so a callback says only what it adds. Pass them as ``train(..., callbacks=[...])``. dsml's own live
-curve and layer statistics are callbacks too.
+so a callback says only what it adds. Pass them as ``train(..., callbacks=[...])``. dsml's own
+pieces are callbacks too: keeping the best weights, checkpoints and early stopping
+(``dsml.train.standard``), the live curve and the layer statistics.
 
 Example:
     >>> class PrintLR(Callback):
@@ -13,12 +14,13 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from dsml.train.history import History
+from dsml.train.history import History, StopReason
 
 
 @dataclass
@@ -35,6 +37,9 @@ class TrainState:
         batch: the batch now running within the epoch (1-based).
         batches_per_epoch: how many batches an epoch has.
         first_loss: the loss of the run's first batch (known after the first epoch).
+        scheduler: the learning-rate scheduler, if any.
+        printing: whether this run prints (``verbose``, and the main process of a distributed run).
+        stop: ``(reason, message)`` once a callback has asked training to stop after this epoch.
     """
 
     model: nn.Module
@@ -46,6 +51,18 @@ class TrainState:
     batch: int = 0
     batches_per_epoch: int = 0
     first_loss: float | None = None
+    scheduler: object = None
+    printing: bool = True
+    stop: tuple[StopReason, str] | None = None
+
+    def say(self, text: str) -> None:
+        """Print ``text`` when this run prints (``verbose``, main process)."""
+        if self.printing:
+            print(text)
+
+    def request_stop(self, reason: StopReason, message: str) -> None:
+        """Ask ``train`` to stop after the current epoch; ``message`` is printed after its line."""
+        self.stop = (reason, message)
 
 
 class Callback:
@@ -66,14 +83,25 @@ class Callback:
     def on_epoch_end(self, state: TrainState, record: dict) -> None:
         """After each epoch's validation, before its line is printed; may add entries to ``record``."""
 
+    def on_epoch_recorded(self, state: TrainState) -> None:
+        """After the epoch's record is in ``state.history``, its line printed and the scheduler stepped:
+        where the best weights are kept, the checkpoint saved and early stopping decided."""
+
     def on_train_end(self, state: TrainState) -> None:
         """When training ends, for whatever reason (also when it was interrupted)."""
 
 
-class Callbacks(Callback):
-    """Several callbacks run in order, as one."""
+PER_BATCH = ("on_after_backward", "on_batch_end")
 
-    def __init__(self, callbacks=()):
+
+class Callbacks(Callback):
+    """Several callbacks run in order, as one.
+
+    The moments of every batch call only the callbacks that override them (``per_batch``), so
+    callbacks that act once per epoch cost a small network nothing per batch.
+    """
+
+    def __init__(self, callbacks: Iterable[Callback] | None = ()):
         callbacks = list(callbacks or [])
         wrong = [type(c).__name__ for c in callbacks if not isinstance(c, Callback)]
         if wrong:
@@ -82,9 +110,19 @@ class Callbacks(Callback):
                 f"Got {', '.join(wrong)}."
             )
         self.callbacks = callbacks
+        self._batch = {
+            hook: [c for c in callbacks if getattr(type(c), hook) is not getattr(Callback, hook)] for hook in PER_BATCH
+        }
 
     def __bool__(self) -> bool:
         return bool(self.callbacks)
+
+    def __iter__(self):
+        return iter(self.callbacks)
+
+    def wants(self, hook: str) -> bool:
+        """Whether any callback acts at ``hook``, one of the moments of every batch (``PER_BATCH``)."""
+        return bool(self._batch[hook])
 
     def on_train_begin(self, state):
         for c in self.callbacks:
@@ -95,16 +133,20 @@ class Callbacks(Callback):
             c.on_epoch_begin(state)
 
     def on_after_backward(self, state):
-        for c in self.callbacks:
+        for c in self._batch["on_after_backward"]:
             c.on_after_backward(state)
 
     def on_batch_end(self, state, loss):
-        for c in self.callbacks:
+        for c in self._batch["on_batch_end"]:
             c.on_batch_end(state, loss)
 
     def on_epoch_end(self, state, record):
         for c in self.callbacks:
             c.on_epoch_end(state, record)
+
+    def on_epoch_recorded(self, state):
+        for c in self.callbacks:
+            c.on_epoch_recorded(state)
 
     def on_train_end(self, state):
         for c in self.callbacks:

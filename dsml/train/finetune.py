@@ -12,15 +12,16 @@ records exactly what ``DSTorch.train`` does.
 from __future__ import annotations
 
 import inspect
+from dataclasses import replace
 
 import torch
 from torch import nn
 
-from dsml._checks import as_tensor, require_int, require_number
-from dsml.data.splits import stratified_split
-from dsml.engine.batches import is_dataset
+from dsml._checks import require_int, require_number
 from dsml.train import loop
 from dsml.train.history import History
+from dsml.train.options import TrainOptions
+from dsml.train.setup import training_data
 
 # train's arguments that fine_tune cannot pass on: it builds the optimizers itself, and two stages share no file.
 _NOT_PASSED_ON = {
@@ -134,22 +135,6 @@ def _stage_history(history: History, combined: History, stage: str) -> None:
     combined.monitor, combined.loss_name = history.monitor, history.loss_name  # best_epoch follows from the records
 
 
-def _split_validation(X_train, y_train, kwargs: dict) -> tuple:
-    """Hold out ``valid_fraction`` once, so both stages validate on the same rows and never train on them."""
-    fraction = kwargs.pop("valid_fraction", None)
-    if fraction is None:
-        return X_train, y_train
-    if kwargs.get("X_valid") is not None:
-        raise ValueError("pass either X_valid and y_valid or valid_fraction, not both.")
-    if is_dataset(X_train):
-        raise ValueError("valid_fraction works with tensors; for a Dataset pass X_valid (another Dataset).")
-    y = as_tensor(y_train, "y_train")
-    train_rows, valid_rows = stratified_split(y, fraction, seed=kwargs.get("seed"))
-    X = as_tensor(X_train, "X_train")
-    kwargs["X_valid"], kwargs["y_valid"] = X[valid_rows], y[valid_rows]
-    return X[train_rows], y[train_rows]
-
-
 def fine_tune(
     model: nn.Module,
     optimizer,
@@ -212,14 +197,16 @@ def fine_tune(
         )
     if len(frozen) == len(list(model.parameters())):
         raise ValueError("every parameter is frozen, so nothing can learn in stage 1. Unfreeze the head.")
-    X_train, y_train = _split_validation(X_train, y_train, train_kwargs)
-    verbose = train_kwargs.get("verbose", True)
-    say = print if verbose else (lambda *a, **k: None)
+    held_out = {k: train_kwargs.pop(k, None) for k in ("X_valid", "y_valid", "valid_fraction")}
+    options = TrainOptions.from_keywords({"batch_size": batch_size, **train_kwargs}, "fine_tune")
+    # valid_fraction is split once, so both stages validate on the same rows and never train on them
+    data = training_data(X_train, y_train, *held_out.values(), options.seed)
+    say = print if options.verbose else (lambda *a, **k: None)
     combined = History()
     if head_epochs:
         say(f"Stage 1: the head only (body frozen), lr {settings['lr']:g}")
         head = [p for p in model.parameters() if p.requires_grad]
-        history = loop.train(model, kind(head, **settings), X_train, y_train, head_epochs, batch_size, **train_kwargs)
+        history = loop.fit(model, kind(head, **settings), data, replace(options, num_epochs=head_epochs))
         _stage_history(history, combined, "head")
         if history.stop_reason in ("interrupted", "non_finite_loss"):
             return combined
@@ -227,6 +214,6 @@ def fine_tune(
         unfreeze(model, unfreeze_from)
         groups = discriminative_groups(model, frozen, settings["lr"], factor)
         say(f"Stage 2: all layers, body lr {settings['lr'] * factor:g}, head lr {settings['lr']:g}")
-        history = loop.train(model, kind(groups, **settings), X_train, y_train, num_epochs, batch_size, **train_kwargs)
+        history = loop.fit(model, kind(groups, **settings), data, replace(options, num_epochs=num_epochs))
         _stage_history(history, combined, "all")
     return combined

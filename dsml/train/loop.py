@@ -1,24 +1,48 @@
-"""The training loop: the book's ``DSTorch.train`` and everything it grew.
+"""The training loop: the book's ``DSTorch.train``, the epoch loop and the end of training, in one file.
 
-``train`` reads in one pass: check and prepare (``setup``), then for each epoch ``run_epoch`` (one
-pass over the training batches, ``epoch``), validation (``evaluation.evaluate``), the record and its
-line, the weights worth keeping (``state.Snapshots``) and whether to stop early; at the end the
-model gets the weights it should keep. With the book's arguments it prints exactly the book's lines;
-validation, early stopping, seeds, schedulers, clipping, progress bars, checkpoints, mixed precision,
-callbacks and torch.distributed are keyword arguments on top.
+``train`` checks its settings once (``TrainOptions``) and its data (``setup.training_data``), then ``fit``
+runs the ``Loop``: prepare (``_prepare``: device, loss, batches, the standard callbacks), then for each
+epoch the batch loop (``_train_batches``: one ``step.Step`` per batch), validation, the record and its
+line, and the callbacks after it (best weights, checkpoint, early stopping: ``dsml.train.standard``);
+at the end (``_finish``) the model gets the weights it should keep. With the book's arguments it prints
+exactly the book's lines; validation, early stopping, seeds, schedulers, clipping, progress bars,
+checkpoints, mixed precision, callbacks and torch.distributed are keyword arguments on top.
 """
 
 from __future__ import annotations
 
+import math
+import sys
+import time
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from dsml.train.callbacks import Callback
+from dsml._checks import warn
+from dsml.engine.batches import batches, is_dataset
+from dsml.engine.device import move_if_fits, pick_device
+from dsml.engine.evaluation import evaluate
+from dsml.engine.losses import EpochTally
+from dsml.train import checkpoints, distributed
+from dsml.train.callbacks import Callback, Callbacks, TrainState
 from dsml.train.history import History
-from dsml.train.setup import training_data
-from dsml.train.trainer import Trainer
+from dsml.train.live import LivePlot
+from dsml.train.monitor import LayerMonitor
+from dsml.train.options import TrainOptions
+from dsml.train.setup import (
+    TrainingData,
+    check_model_and_optimizer,
+    drops_single_row_batch,
+    pick_loss,
+    training_data,
+    warn_if_unscaled,
+)
+from dsml.train.standard import BestWeights, Checkpoint, DivergenceWarning, EarlyStopping
+from dsml.train.step import InterruptFlag, Step, Stop, non_finite_message, progress_bar
+
+# Schedulers that adjust the learning rate every batch rather than every epoch.
+PER_BATCH_SCHEDULERS = (torch.optim.lr_scheduler.OneCycleLR, torch.optim.lr_scheduler.CyclicLR)
 
 
 def train(
@@ -109,28 +133,242 @@ def train(
         Epoch 1/20, Loss: 2.4026
         ...
     """
-    trainer = Trainer(
-        model,
-        optimizer,
-        num_epochs,
-        batch_size,
-        device=device,
-        patience=patience,
-        restore_best=restore_best,
-        seed=seed,
-        scheduler=scheduler,
-        clip_grad_norm=clip_grad_norm,
-        verbose=verbose,
-        progress=progress,
-        checkpoint=checkpoint,
-        resume=resume,
-        overwrite=overwrite,
-        num_workers=num_workers,
-        amp=amp,
-        callbacks=callbacks,
-        plot=plot,
-        track=track,
-        schedule=schedule,
-    )
-    data = training_data(X_train, y_train, X_valid, y_valid, valid_fraction, trainer.seed)
-    return trainer.fit(data, loss)
+    check_model_and_optimizer(model, optimizer)
+    options = TrainOptions(
+        num_epochs, batch_size, device=device, patience=patience, restore_best=restore_best, seed=seed, loss=loss,
+        scheduler=scheduler, clip_grad_norm=clip_grad_norm, verbose=verbose, progress=progress,
+        checkpoint=checkpoint, resume=resume, overwrite=overwrite, num_workers=num_workers, amp=amp,
+        callbacks=callbacks, plot=plot, track=track, schedule=schedule,
+    )  # fmt: skip
+    data = training_data(X_train, y_train, X_valid, y_valid, valid_fraction, options.seed)
+    return Loop(model, optimizer, options).run(data)
+
+
+def fit(model: nn.Module, optimizer: torch.optim.Optimizer, data: TrainingData, options: TrainOptions) -> History:
+    """Train ``model`` on checked ``data`` with checked ``options``: what ``train``, ``fine_tune`` and the
+    command line run.
+
+    Example:
+        >>> data = training_data(X_train, y_train, None, None, 0.2, seed=1)
+        >>> fit(model, optimizer, data, TrainOptions(num_epochs=20, batch_size=64, seed=1))
+    """
+    check_model_and_optimizer(model, optimizer)
+    return Loop(model, optimizer, options).run(data)
+
+
+class Loop:
+    """One training run: the settings, then ``run``: prepare, the epochs, the end."""
+
+    def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer, options: TrainOptions):
+        self.model, self.optimizer, self.options = model, optimizer, options
+        self.scheduler = options.scheduler
+        self.device = distributed.local_device(pick_device(model, options.device))
+
+    def say(self, text: str) -> None:
+        self.state.say(text)
+
+    def run(self, data: TrainingData) -> History:
+        """Prepare, run the epochs, and end with the weights worth keeping."""
+        self._prepare(data)
+        with InterruptFlag() as interrupt:
+            try:
+                self.callbacks.on_train_begin(self.state)
+                for epoch in range(len(self.history) + 1, self.options.num_epochs + 1):
+                    if self._epoch(epoch, interrupt):
+                        break
+            except Stop as stop:
+                self.history.stop_reason = stop.reason
+                self.say(f"{stop} The history has {len(self.history)} complete epoch(s).")
+            except KeyboardInterrupt:  # a second Ctrl-C, e.g. during validation or while saving
+                self.history.stop_reason = "interrupted"
+                self.say(f"Training interrupted after epoch {len(self.history)}.")
+        self._finish()
+        return self.history
+
+    def _prepare(self, data: TrainingData) -> None:
+        """Everything before the first epoch: data on the device, the loss, the batches, the state, the callbacks."""
+        options = self.options
+        self.model.to(self.device)
+        if options.seed is not None:
+            torch.manual_seed(options.seed)  # dropout and other random layers
+        if not is_dataset(data.X_train):
+            warn_if_unscaled(data.X_train)
+            if options.num_workers:
+                warn("num_workers only applies to a Dataset; tensors are already in memory.")
+            data = TrainingData(*move_if_fits([data.X_train, data.y_train, data.X_valid, data.y_valid], self.device))
+        self.data = data
+        self.dist = distributed.setup(self.model, self.device)
+        self.loss, num_outputs = pick_loss(self.model, data, options.loss, self.device)
+        self.batches = self._batches(data)
+        if is_dataset(data.X_train) and self.loss.classifies:
+            self.batches.max_code = 1 if self.loss.kind == "binary" else num_outputs - 1
+        if options.schedule == "onecycle":
+            self.scheduler = torch.optim.lr_scheduler.OneCycleLR(
+                self.optimizer,
+                max_lr=[group["lr"] for group in self.optimizer.param_groups],
+                total_steps=options.num_epochs * len(self.batches),
+            )
+        self.history = History(monitor="val_loss" if data.has_valid else "loss", loss_name=self.loss.name)
+        self.state = TrainState(
+            self.model, self.optimizer, self.history, self.device, options.num_epochs,
+            batches_per_epoch=len(self.batches), scheduler=self.scheduler,
+            printing=options.verbose and self.dist.is_main,
+        )  # fmt: skip
+        best = (
+            self._resume()
+            if options.checkpoint is not None and options.resume and options.checkpoint.exists()
+            else None
+        )
+        self.state.epoch = len(self.history)
+        self.callbacks = self._callbacks(best)
+        self.step = Step(
+            self.dist.model, self.optimizer, self.loss, self.device, amp=options.amp,
+            clip_grad_norm=options.clip_grad_norm, callbacks=self.callbacks, state=self.state,
+        )  # fmt: skip
+
+    def _batches(self, data: TrainingData):
+        seed = self.options.seed
+        generator = torch.Generator().manual_seed(seed) if seed is not None else None
+        rows, batch_size = len(data.X_train), self.options.batch_size
+        drop_one = not is_dataset(data.X_train) and drops_single_row_batch(self.model, rows, batch_size)
+        return batches(
+            data.X_train, data.y_train, batch_size, device=self.device, shuffle=True, generator=generator,
+            num_workers=self.options.num_workers, sampler=self.dist.sampler(data.X_train, seed),
+            drop_single_row=drop_one,
+        )  # fmt: skip
+
+    def _resume(self) -> dict | None:
+        """Model, optimizer and scheduler from the checkpoint; the history so far; the best weights."""
+        path = self.options.checkpoint
+        state = checkpoints.load_training_state(path, self.model, self.optimizer, self.scheduler)
+        for record in state["history"]:
+            self.history.append(record)
+        self.say(f"Resumed from {path} after epoch {len(self.history)}.")
+        return state.get("best_model")
+
+    def _callbacks(self, best: dict | None) -> Callbacks:
+        """dsml's standard callbacks, then the user's, then the layer statistics and the live curve (drawn last)."""
+        options = self.options
+        keep_best = options.restore_best and (self.data.has_valid or options.patience is not None)
+        weights = BestWeights(self.model, keep_best, best)
+        chosen: list[Callback] = [weights]
+        if options.checkpoint is not None:
+            chosen.append(Checkpoint(options.checkpoint, weights))
+        chosen.append(DivergenceWarning())
+        if options.patience is not None:
+            chosen.append(EarlyStopping(options.patience))
+        chosen += Callbacks(options.callbacks)
+        if options.track == "layers":
+            chosen.append(LayerMonitor())
+        if options.plot:
+            chosen.append(LivePlot())
+        return Callbacks(chosen)
+
+    def _epoch(self, epoch: int, interrupt: InterruptFlag) -> bool:
+        """Run one epoch and everything after it; return True to stop."""
+        self.dist.set_epoch(epoch)
+        self.state.epoch = epoch
+        self.callbacks.on_epoch_begin(self.state)
+        started = time.perf_counter()
+        lr = self.optimizer.param_groups[0].get("lr")
+        record = {"epoch": epoch, **self._train_batches(epoch, interrupt)}
+        if self.data.has_valid:
+            record.update(evaluate(self.model, self.data.X_valid, self.data.y_valid, self.loss))
+        record["lr"] = lr
+        record["seconds"] = time.perf_counter() - started
+        self.callbacks.on_epoch_end(self.state, record)
+        self.history.append(record)
+        self.say(epoch_line(record, self.options.num_epochs))
+        if self.scheduler is not None and not isinstance(self.scheduler, PER_BATCH_SCHEDULERS):
+            if isinstance(self.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+                self.scheduler.step(record[self.history.monitor])
+            else:
+                self.scheduler.step()
+        self.callbacks.on_epoch_recorded(self.state)
+        if interrupt.raised:
+            raise Stop("interrupted", f"Training interrupted at the end of epoch {epoch}.")
+        if self.state.stop is None:
+            return False
+        self.history.stop_reason, message = self.state.stop
+        self.say(message)
+        return True
+
+    def _train_batches(self, epoch: int, interrupt: InterruptFlag) -> dict:
+        """One pass over the training batches, one ``Step`` each; returns ``loss`` and ``accuracy`` (or ``rmse``).
+
+        Each batch's loss (a 0-d tensor) and what the metric needs (``EpochTally``) stay on the device and are
+        added up once at the end of the epoch, which is also where a non-finite loss is found: a GPU never
+        waits for the host in the middle of an epoch, and every process of a distributed run stops at the
+        same point. The loss is the mean over the rows (each batch weighted by its size), and so is the metric.
+
+        Raises:
+            Stop: the loss became NaN or infinite, or training was interrupted (Ctrl-C).
+        """
+        self.dist.model.train()
+        step, state, data, callbacks = self.step, self.state, self.batches, self.callbacks
+        scheduler = self.scheduler if isinstance(self.scheduler, PER_BATCH_SCHEDULERS) else None
+        batch_end = callbacks.wants("on_batch_end")
+        together = distributed.active()  # under torchrun every rank must run the same batches
+        losses, sizes, tally = [], [], step.loss.epoch_tally()
+        i = 0
+        progress = self.options.progress if self.options.progress is not None else _in_terminal()
+        bar = progress_bar(len(data), epoch, self.options.num_epochs, progress and self.dist.is_main)
+        try:
+            for i, (xb, yb) in enumerate(data, start=1):
+                state.batch = i
+                loss, out = step(xb, yb)
+                losses.append(loss)
+                tally.add(out, yb)
+                sizes.append(len(yb))
+                if scheduler is not None:  # OneCycleLR and CyclicLR move the learning rate every batch
+                    scheduler.step()
+                if batch_end:
+                    callbacks.on_batch_end(state, loss)
+                if bar is not None:
+                    bar.update()
+                if interrupt.raised and not together:
+                    raise Stop("interrupted", f"Training interrupted in epoch {epoch} after batch {i}/{len(data)}.")
+        except KeyboardInterrupt:
+            raise Stop("interrupted", f"Training interrupted in epoch {epoch}, during batch {i}/{len(data)}.") from None
+        finally:
+            if bar is not None:
+                bar.close()
+        if state.first_loss is None and losses:
+            state.first_loss = float(losses[0])
+        return self._epoch_record(losses, tally, sizes, epoch)
+
+    def _epoch_record(self, losses: list, tally: EpochTally, sizes: list, epoch: int) -> dict:
+        """Add up an epoch's batches (on every rank), checking the losses are finite."""
+        device = losses[0].device if losses else torch.device("cpu")
+        batch_losses = torch.stack(losses).double().cpu() if losses else torch.zeros(0, dtype=torch.float64)
+        bad = (~torch.isfinite(batch_losses)).nonzero().reshape(-1)
+        if distributed.any_rank(len(bad) > 0, device):
+            value, batch = (float(batch_losses[bad[0]]), int(bad[0]) + 1) if len(bad) else (math.nan, len(losses))
+            raise Stop("non_finite_loss", non_finite_message(value, epoch, batch, self.optimizer))
+        rows = torch.tensor(sizes, dtype=torch.float64)
+        loss_sum = float((batch_losses * rows).sum())
+        loss_sum, metric_sum, seen = distributed.sum_over_ranks(loss_sum, tally.total(), int(rows.sum()), device)
+        return self.loss.metrics(loss_sum, metric_sum, seen)
+
+    def _finish(self) -> None:
+        """The end of training: the callbacks' last word (``BestWeights`` gives the model the weights to keep,
+        first), then every process of a distributed run waits for the others."""
+        self.callbacks.on_train_end(self.state)
+        self.dist.finish()
+
+
+def _in_terminal() -> bool:
+    """A progress bar only in a terminal unless asked for: CI logs and notebooks get one line per epoch."""
+    return sys.stderr.isatty()
+
+
+def epoch_line(record: dict, num_epochs: int) -> str:
+    """The book's ``Epoch 1/20, Loss: 2.4026``, with validation numbers when there are any."""
+    line = f"Epoch {record['epoch']}/{num_epochs}, Loss: {record['loss']:.4f}"
+    if "val_loss" in record:
+        line += f", Val loss: {record['val_loss']:.4f}"
+        if "val_accuracy" in record:
+            line += f", Val accuracy: {record['val_accuracy']:.4f}"
+        else:
+            line += f", Val RMSE: {record['val_rmse']:.4f}"
+    return line

@@ -20,6 +20,19 @@ from dsml._checks import require_int
 MAX_SEED = 2**32 - 1  # numpy's legacy generator takes seeds up to here
 
 
+def require_seed(seed) -> int:
+    """``seed`` checked: a whole number from 0 to 2**32 - 1 (numpy's limit).
+
+    Example:
+        >>> require_seed(13)
+        13
+    """
+    seed = require_int(seed, "seed", min=0)
+    if seed > MAX_SEED:
+        raise ValueError(f"seed should be at most 2**32 - 1 = {MAX_SEED} (numpy's limit). Got {seed}.")
+    return seed
+
+
 def seed_everything(seed: int | None = None) -> int:
     """Seed Python's ``random``, numpy, torch and every CUDA device with one number.
 
@@ -43,11 +56,7 @@ def seed_everything(seed: int | None = None) -> int:
         13
         >>> model = DenseNet()  # the same weights every time the notebook runs
     """
-    if seed is None:
-        seed = secrets.randbelow(MAX_SEED + 1)
-    seed = require_int(seed, "seed", min=0)
-    if seed > MAX_SEED:
-        raise ValueError(f"seed should be at most 2**32 - 1 = {MAX_SEED} (numpy's limit). Got {seed}.")
+    seed = require_seed(secrets.randbelow(MAX_SEED + 1) if seed is None else seed)
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)  # the CPU generator, and (lazily) every CUDA device's

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
+from torch.utils.data import Dataset, Subset
 
 from dsml._checks import (
     as_tensor,
@@ -93,12 +94,18 @@ def training_data(X_train, y_train, X_valid, y_valid, valid_fraction, seed) -> T
     if valid_fraction is not None:
         if X_valid is not None:
             raise ValueError("pass either X_valid and y_valid or valid_fraction, not both.")
-        if is_dataset(X_train):
-            raise ValueError("valid_fraction works with tensors; for a Dataset pass X_valid (another Dataset).")
+        targets = _dataset_targets(X_train) if is_dataset(X_train) else y_train
+        if targets is None:
+            raise ValueError(
+                "valid_fraction needs the class of every row to split by: tensors, or a Dataset with targets "
+                "(image_dataset's have them); for this Dataset pass X_valid (another Dataset)."
+            )
         fraction = require_number(
             valid_fraction, "valid_fraction", min=0, max=1, min_inclusive=False, max_inclusive=False
         )
-        keep, held = stratified_split(y_train, fraction, seed=seed)
+        keep, held = stratified_split(targets, fraction, seed=seed)
+        if is_dataset(X_train):
+            return TrainingData(RowsOf(X_train, keep), None, RowsOf(X_train, held), None)
         return TrainingData(X_train[keep], y_train[keep], X_train[held], y_train[held])
     if X_valid is not None and not is_dataset(X_valid):
         if y_valid is None:
@@ -111,6 +118,14 @@ def training_data(X_train, y_train, X_valid, y_valid, valid_fraction, seed) -> T
     elif X_valid is None and y_valid is not None:
         raise ValueError("pass both X_valid and y_valid (or neither).")
     return TrainingData(X_train, y_train, X_valid, y_valid)
+
+
+class RowsOf(Subset):
+    """Some rows of a ``Dataset`` (a ``torch.utils.data.Subset``) that keeps their ``targets``."""
+
+    def __init__(self, dataset: Dataset, rows: torch.Tensor):
+        super().__init__(dataset, rows.tolist())
+        self.targets = torch.as_tensor(dataset.targets)[rows]
 
 
 def _dataset_targets(dataset) -> torch.Tensor | None:
@@ -187,12 +202,3 @@ def drops_single_row_batch(model: nn.Module, rows: int, batch_size: int) -> bool
         "cannot use in training: each epoch skips that one row (a different row each epoch, as rows are shuffled)."
     )
     return True
-
-
-def divergence_reference(epoch_losses: list[float], first_batch_loss: float | None) -> float | None:
-    """The loss that training has risen more than 10 times above, if it has: its first value (the first
-    batch's loss, or the first epoch's); ``None`` while training is not diverging."""
-    if not epoch_losses:
-        return None
-    start = epoch_losses[0] if first_batch_loss is None else min(first_batch_loss, epoch_losses[0])
-    return start if epoch_losses[-1] > 10 * start else None

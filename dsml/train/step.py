@@ -1,15 +1,14 @@
-"""One pass over the training batches: ``run_epoch``, and the single optimisation ``Step`` it repeats.
+"""The pieces the batch loop repeats: one optimisation ``Step``, the Ctrl-C flag, the reason to ``Stop``,
+and the progress bar.
 
-Each batch's loss (a 0-d tensor) and what the metric needs (its predicted class codes, or its sum
-of squared errors: ``EpochTally``) stay on the device; they are added up once at the end of the
-epoch, which is also where a non-finite loss is found. So a GPU never waits for the host in the
-middle of an epoch, and every process of a distributed run decides to stop at the same point.
+``dsml.train.loop`` runs them: each batch is one ``Step`` (forward under autocast, backward, clip,
+update); a first Ctrl-C becomes a flag checked between batches; a loss that is not finite ends the run
+with ``Stop`` and a message that says what to try.
 """
 
 from __future__ import annotations
 
 import contextlib
-import math
 import signal
 import threading
 
@@ -18,9 +17,8 @@ from torch import nn
 
 from dsml._checks import warn
 from dsml.engine.forward import forward
-from dsml.engine.losses import EpochTally, Loss
-from dsml.train import distributed
-from dsml.train.callbacks import Callback, TrainState
+from dsml.engine.losses import Loss
+from dsml.train.callbacks import Callbacks, TrainState
 from dsml.train.history import StopReason
 
 
@@ -78,12 +76,13 @@ class Step:
         *,
         amp: bool = False,
         clip_grad_norm: float | None = None,
-        callbacks: Callback | None = None,
+        callbacks: Callbacks | None = None,
         state: TrainState | None = None,
     ):
         self.model, self.optimizer, self.loss = model, optimizer, loss
         self.clip_grad_norm = clip_grad_norm
         self.callbacks, self.state = callbacks, state
+        self._after_backward = callbacks is not None and callbacks.wants("on_after_backward")
         fast = torch.float16 if device.type == "cuda" else torch.bfloat16
         if amp:
             self.autocast = torch.autocast(device.type, dtype=fast)
@@ -100,7 +99,7 @@ class Step:
             out = forward(self.model, xb)
             loss = self.loss(out, yb)
         self.scaler.scale(loss).backward()
-        if self.callbacks:
+        if self._after_backward:
             self.callbacks.on_after_backward(self.state)
         if self.clip_grad_norm is not None:
             self.scaler.unscale_(self.optimizer)  # clip the true gradients, not the scaled ones
@@ -127,77 +126,11 @@ def _bar_class():
     return tqdm
 
 
-def _progress_bar(total: int, epoch: int, num_epochs: int, enabled: bool):
+def progress_bar(total: int, epoch: int, num_epochs: int, enabled: bool):
     if not enabled:
         return None
     bar = _bar_class()
     return bar(total=total, desc=f"Epoch {epoch}/{num_epochs}", leave=False, unit="batch", dynamic_ncols=True)
-
-
-def run_epoch(
-    model: nn.Module,
-    step: Step,
-    data,
-    *,
-    epoch: int,
-    num_epochs: int,
-    interrupt=None,
-    progress: bool = False,
-    callbacks: Callback | None = None,
-    state: TrainState | None = None,
-    scheduler=None,
-) -> dict:
-    """One pass over ``data`` with ``step`` per batch; returns ``loss`` and ``accuracy`` (or ``rmse``).
-
-    The loss is the mean over the rows (each batch weighted by its size), and so is the metric.
-    ``scheduler``, if given, is stepped after every batch.
-
-    Raises:
-        Stop: the loss became NaN or infinite, or training was interrupted (Ctrl-C).
-    """
-    model.train()
-    together = distributed.active()  # under torchrun every rank must run the same batches
-    losses, sizes, tally = [], [], step.loss.epoch_tally()
-    i = 0
-    bar = _progress_bar(len(data), epoch, num_epochs, progress)
-    try:
-        for i, (xb, yb) in enumerate(data, start=1):
-            if state is not None:
-                state.batch = i
-            loss, out = step(xb, yb)
-            losses.append(loss)
-            tally.add(out, yb)
-            sizes.append(len(yb))
-            if scheduler is not None:  # OneCycleLR and CyclicLR move the learning rate every batch
-                scheduler.step()
-            if callbacks:
-                callbacks.on_batch_end(state, loss)
-            if bar is not None:
-                bar.update()
-            if interrupt is not None and interrupt.raised and not together:
-                raise Stop("interrupted", f"Training interrupted in epoch {epoch} after batch {i}/{len(data)}.")
-    except KeyboardInterrupt:
-        raise Stop("interrupted", f"Training interrupted in epoch {epoch}, during batch {i}/{len(data)}.") from None
-    finally:
-        if bar is not None:
-            bar.close()
-    if state is not None and state.first_loss is None and losses:
-        state.first_loss = float(losses[0])
-    return _epoch_record(step, losses, tally, sizes, epoch)
-
-
-def _epoch_record(step: Step, losses: list, tally: EpochTally, sizes: list, epoch: int) -> dict:
-    """Add up an epoch's batches (on every rank), checking the losses are finite."""
-    device = losses[0].device if losses else torch.device("cpu")
-    batch_losses = torch.stack(losses).double().cpu() if losses else torch.zeros(0, dtype=torch.float64)
-    bad = (~torch.isfinite(batch_losses)).nonzero().reshape(-1)
-    if distributed.any_rank(len(bad) > 0, device):
-        value, batch = (float(batch_losses[bad[0]]), int(bad[0]) + 1) if len(bad) else (math.nan, len(losses))
-        raise Stop("non_finite_loss", non_finite_message(value, epoch, batch, step.optimizer))
-    rows = torch.tensor(sizes, dtype=torch.float64)
-    loss_sum = float((batch_losses * rows).sum())
-    loss_sum, metric_sum, seen = distributed.sum_over_ranks(loss_sum, tally.total(), int(rows.sum()), device)
-    return step.loss.metrics(loss_sum, metric_sum, seen)
 
 
 def non_finite_message(value: float, epoch: int, batch: int, optimizer) -> str:
