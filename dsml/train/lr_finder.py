@@ -26,6 +26,7 @@ from dsml._checks import as_tensor, require_choice, require_int, require_number,
 from dsml.engine.batches import batches, is_dataset
 from dsml.engine.forward import forward, model_device
 from dsml.engine.losses import resolve_loss
+from dsml.train.options import TrainOptions
 
 SUGGESTIONS = ("steepest", "minimum")
 
@@ -130,6 +131,7 @@ def find_lr(
             f"optimizer should be a torch.optim optimizer, e.g. optim.Adam(...). Got {type(optimizer).__name__}."
         )
     start_lr, end_lr, num_steps, smoothing, diverge = _check_arguments(start_lr, end_lr, num_steps, smoothing, diverge)
+    options = TrainOptions(batch_size=batch_size, loss=loss, seed=seed)  # checked as train checks them
     if not is_dataset(X):
         if y is None:
             raise ValueError("find_lr needs the targets y (or a Dataset that yields (x, y) pairs).")
@@ -140,9 +142,7 @@ def find_lr(
     rng_devices = [device] if device.type == "cuda" else []
     try:
         with torch.random.fork_rng(devices=rng_devices):  # dropout draws here leave no trace outside
-            rows = _range_test(
-                model, optimizer, X, y, batch_size, loss, seed, (start_lr, end_lr, num_steps), smoothing, diverge
-            )
+            rows = _range_test(model, optimizer, X, y, options, (start_lr, end_lr, num_steps), smoothing, diverge)
     finally:
         _restore(model, optimizer, saved)
     return pl.DataFrame(
@@ -150,14 +150,14 @@ def find_lr(
     )
 
 
-def _range_test(model, optimizer, X, y, batch_size, loss, seed, rates, smoothing, diverge) -> list[tuple]:
+def _range_test(model, optimizer, X, y, options: TrainOptions, rates, smoothing, diverge) -> list[tuple]:
     start_lr, end_lr, num_steps = rates
-    generator = torch.Generator().manual_seed(require_int(seed, "seed"))
+    generator = torch.Generator().manual_seed(options.seed)
     model.train()
     criterion = None
     rows: list[tuple] = []
     average, best = 0.0, math.inf
-    stream = _endless_batches(X, y, batch_size, model_device(model), generator)
+    stream = _endless_batches(X, y, options.batch_size, model_device(model), generator)
     for step in range(num_steps):
         lr = start_lr * (end_lr / start_lr) ** (step / (num_steps - 1))
         for group in optimizer.param_groups:
@@ -165,7 +165,7 @@ def _range_test(model, optimizer, X, y, batch_size, loss, seed, rates, smoothing
         xb, yb = next(stream)
         out = forward(model, xb)
         if criterion is None:
-            criterion = resolve_loss(loss, yb, out.shape[1] if out.ndim > 1 else 1)
+            criterion = resolve_loss(options.loss, yb, out.shape[1] if out.ndim > 1 else 1)
         batch_loss = criterion(out, yb)
         value = float(batch_loss.detach())
         if not math.isfinite(value):
