@@ -45,11 +45,9 @@ def require_no_nulls(df: pl.DataFrame, column: str, *, what: str = "the table") 
     """Raise ``ValueError`` naming the first rows where ``column`` is null."""
     nulls = df.with_row_index("_row").filter(pl.col(column).is_null())["_row"]
     if len(nulls):
-        rows = ", ".join(str(r) for r in nulls.head(5).to_list())
-        more = f" (and {len(nulls) - 5} more)" if len(nulls) > 5 else ""
         raise ValueError(
             f"{what} has {len(nulls)} null value(s) in column {column!r}, "
-            f"at row(s) {rows}{more}. Drop or fill them first, e.g. "
+            f"at row(s) {rows_text(nulls.to_list())}. Drop or fill them first, e.g. "
             f"df.filter(pl.col({column!r}).is_not_null())."
         )
 
@@ -205,10 +203,23 @@ def require_targets(y, name: str = "y") -> torch.Tensor:
     return y if y.dtype.is_floating_point else require_labels(y, name)
 
 
+def listing(items, shown: int = 5, show=str) -> str:
+    """``"a, b, c (and 3 more)"``: the first ``shown`` items, each written by ``show``, and a count of the rest.
+
+    Every list in a dsml message (rows, columns, parameters, classes, files) is written this way.
+
+    Example:
+        >>> listing(["a", "b", "c", "d"], shown=2, show=repr)
+        "'a', 'b' (and 2 more)"
+    """
+    items = list(items)
+    more = f" (and {len(items) - shown} more)" if len(items) > shown else ""
+    return ", ".join(show(item) for item in items[:shown]) + more
+
+
 def rows_text(rows: list[int], shown: int = 5) -> str:
     """``"2, 7, 9, 11, 12 (and 3 more)"``: the first ``shown`` row numbers and a count of the rest."""
-    more = f" (and {len(rows) - shown} more)" if len(rows) > shown else ""
-    return ", ".join(str(r) for r in rows[:shown]) + more
+    return listing(rows, shown)
 
 
 def require_finite(X: torch.Tensor, name: str = "X") -> None:

@@ -163,7 +163,7 @@ def test_a_mismatch_lists_three_names_then_a_count():
     assert files.mismatch({}, {k: own[k] for k in "abc"}) == "3 weight(s) of this model are not in the file: " + (
         "a (1), b (1), c (1)"
     )
-    assert files.mismatch({}, own) == "4 weight(s) of this model are not in the file: a (1), b (1), c (1) and 1 more"
+    assert files.mismatch({}, own) == "4 weight(s) of this model are not in the file: a (1), b (1), c (1) (and 1 more)"
 
 
 def test_a_mismatch_message_says_what_the_file_was_saved_from(tmp_path):
@@ -199,7 +199,7 @@ def test_nan_weights_are_named_three_at_a_time(tmp_path):
         checkpoints.load(model, tmp_path / "nan.pt")
     assert [str(w.message) for w in caught] == [
         f"the weights in {str(tmp_path / 'nan.pt')!r} contain NaN or infinite values (0.weight, 0.bias, 1.weight "
-        "and 2 more): the run that saved them diverged, so its predictions mean nothing. Train again with a smaller "
+        "(and 2 more)): the run that saved them diverged, so its predictions mean nothing. Train again with a smaller "
         "learning rate."
     ]
     assert torch.isnan(model[0].weight).all() and float(model[2].bias.detach()) == 0.0  # loaded all the same

@@ -179,7 +179,7 @@ def test_a_mismatch_shows_a_few_names_then_a_count(tmp_path):
         DSTorch.load(DenseNet(), path)
     text = one_line(err)
     assert "6 weight(s) of this model are not in the file: net.0.weight (128x784), net.0.bias (128), " in text
-    assert "net.2.weight (64x128) and 3 more" in text
+    assert "net.2.weight (64x128) (and 3 more)" in text
     assert "8 weight(s) in the file are not in this model: features.0.weight (16x1x3x3)" in text
     assert "and 5 more" in text
 

@@ -89,10 +89,10 @@ def raises_exactly(exc, message: str):
 
 def test_an_empty_table_is_refused_by_name():
     with raises_exactly(ValueError, "the table has no rows. Check the filter or the file it was read from."):
-        tables.require_rows(pl.DataFrame({"a": []}))
+        tables.require_table_rows(pl.DataFrame({"a": []}))
     with raises_exactly(ValueError, "X_train has no rows. Check the filter or the file it was read from."):
-        tables.require_rows(pl.DataFrame({"a": []}), "X_train")
-    tables.require_rows(pl.DataFrame({"a": [1]}))  # one row is enough
+        tables.require_table_rows(pl.DataFrame({"a": []}), "X_train")
+    tables.require_table_rows(pl.DataFrame({"a": [1]}))  # one row is enough
 
 
 def test_path_columns_hold_text_without_nulls_or_blanks():

@@ -15,7 +15,7 @@ import numpy as np
 import polars as pl
 import torch
 
-from dsml._checks import require_columns, require_no_nulls
+from dsml._checks import listing, require_columns, require_no_nulls
 from dsml.data import datasets, images
 from dsml.data.datasets import ImageDataset
 from dsml.data.imagefiles import decoding, parallel
@@ -68,7 +68,7 @@ def class_codes(y: torch.Tensor, table_cn, saved_cn) -> torch.Tensor:
     saved = [str(c) for c in saved_cn]
     unknown = [c for c in plain_classes(table_cn) if str(c) not in saved]
     if unknown:
-        shown = ", ".join(repr(c) for c in unknown[:5]) + (f" and {len(unknown) - 5} more" if len(unknown) > 5 else "")
+        shown = listing(unknown, 5, repr)
         raise ValueError(
             f"the table has label(s) {shown} that the network was not trained on; it knows "
             f"{', '.join(repr(c) for c in saved_cn[:10])}{' ...' if len(saved_cn) > 10 else ''}."
@@ -93,7 +93,7 @@ def check_image_shape(got, wanted) -> None:
     )
 
 
-def check_headers(paths: list[str], wanted, sizes: bool = True) -> None:
+def check_shapes_from_headers(paths: list[str], wanted, sizes: bool = True) -> None:
     """``check_image_shape`` for every file from its header alone (lazy loading); ``sizes=False``
     checks the colour only (the images will be resized)."""
     for (w0, h0), mode in decoding.image_headers(paths):
@@ -155,7 +155,7 @@ def predict_images(df: pl.DataFrame, settings: dict, info: dict):
     shape = info.get("image_shape")  # None for weights saved in Python without it: no check
     if settings["lazy"] and shape is not None:
         c, h, w = shape
-        check_headers(paths, shape, sizes=size is None)  # the eager path's rule, before any decoding
+        check_shapes_from_headers(paths, shape, sizes=size is None)  # the eager path's rule, before any decoding
         rows = np.arange(len(paths))
         mode = "RGB" if c == 3 else "L"
         return ImageDataset(paths, rows, rows * 0, np.asarray([]), mode=mode, size=size or (h, w), scale=True,

@@ -21,7 +21,7 @@ import torch
 from dsml._checks import require_bool, require_columns
 from dsml.data.imagefiles.decoding import require_size
 from dsml.data.imagefiles.parallel import read_images
-from dsml.data.tables import encode_labels, require_path_column, require_rows, split_masks
+from dsml.data.tables import encode_labels, require_path_column, require_table_rows, split_masks
 
 
 def to_tensor(pixels: np.ndarray, *, scale: bool, flatten: bool) -> torch.Tensor:
@@ -44,7 +44,7 @@ def image_table(
     and when no row is for training).
     """
     require_columns(df, [label_name, filepath, index])
-    require_rows(df)
+    require_table_rows(df)
     paths = require_path_column(df, filepath)
     y, cn = encode_labels(df[label_name])
     train_mask, test_mask = split_masks(df, index, stacklevel=4)

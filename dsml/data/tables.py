@@ -34,7 +34,7 @@ def null_rows(series: pl.Series) -> list[int]:
     return series.is_null().arg_true().to_list()
 
 
-def require_rows(df: pl.DataFrame, what: str = "the table") -> None:
+def require_table_rows(df: pl.DataFrame, what: str = "the table") -> None:
     """Raise ``ValueError`` when ``df`` has no rows."""
     if len(df) == 0:
         raise ValueError(f"{what} has no rows. Check the filter or the file it was read from.")

@@ -16,7 +16,7 @@ from torch import nn
 
 from dsml._checks import as_tensor, require_finite, require_same_length, require_targets
 from dsml.engine.batches import batches, is_dataset
-from dsml.engine.forward import eval_mode, forward, model_device
+from dsml.engine.forward import eval_mode, first_tensor, forward, model_device
 from dsml.engine.losses import require_codes_within, resolve_loss
 
 EVAL_BATCH_SIZE = 512
@@ -29,13 +29,6 @@ class Outputs(NamedTuple):
     outputs: torch.Tensor
     targets: torch.Tensor | None
     captured: torch.Tensor | None
-
-
-def _first_tensor(output) -> torch.Tensor | None:
-    """A module's output as one tensor: the first tensor of a tuple (an LSTM's ``(output, (h, c))``)."""
-    while isinstance(output, (tuple, list)) and output:
-        output = output[0]
-    return output if isinstance(output, torch.Tensor) else None
 
 
 def iter_outputs(
@@ -75,9 +68,9 @@ def iter_outputs(
     caught: list[torch.Tensor] = []
     handle = None
     if layer is not None and layer_input:
-        handle = layer.register_forward_pre_hook(lambda mod, inp: caught.append(_first_tensor(inp)))
+        handle = layer.register_forward_pre_hook(lambda mod, inp: caught.append(first_tensor(inp)))
     elif layer is not None:
-        handle = layer.register_forward_hook(lambda mod, inp, out: caught.append(_first_tensor(out)))
+        handle = layer.register_forward_hook(lambda mod, inp, out: caught.append(first_tensor(out)))
     try:
         with eval_mode(model), torch.inference_mode():
             # device=: equivalent on a CPU-only machine (X is already on the model's device); test_cuda.py kills it

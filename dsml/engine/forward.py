@@ -93,6 +93,13 @@ def forward(model: nn.Module, xb: torch.Tensor) -> torch.Tensor:
     return out
 
 
+def first_tensor(output) -> torch.Tensor | None:
+    """A module's output as one tensor: the first tensor of a tuple (an LSTM's ``(output, (h, c))``), or ``None``."""
+    while isinstance(output, (tuple, list)) and output:
+        output = output[0]
+    return output if isinstance(output, torch.Tensor) else None
+
+
 def _add_note(err: BaseException, note: str) -> None:
     if hasattr(err, "add_note"):  # Python >= 3.11
         err.add_note(note)

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from torch import nn
 
+from dsml._checks import listing
+
 MAX_NAMES_LISTED = 40
 
 
 def _listed(names: list[str]) -> str:
-    shown = ", ".join(repr(n) for n in names[:MAX_NAMES_LISTED])
-    more = f" (and {len(names) - MAX_NAMES_LISTED} more)" if len(names) > MAX_NAMES_LISTED else ""
-    return shown + more
+    return listing(names, MAX_NAMES_LISTED, repr)
 
 
 def find_module(

@@ -14,6 +14,7 @@ from pathlib import Path, PurePath
 
 import torch
 
+from dsml._checks import listing
 from dsml.models import registry
 
 FORMAT = 1  # bumped when the layout of a dsml file changes
@@ -135,8 +136,7 @@ def _shape(t) -> str:
 
 
 def _listed(items: list[str]) -> str:
-    more = f" and {len(items) - SHOWN} more" if len(items) > SHOWN else ""
-    return ", ".join(items[:SHOWN]) + more
+    return listing(items, SHOWN)
 
 
 def mismatch(saved: dict, own: dict) -> str:

@@ -21,6 +21,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from dsml._checks import listing
 from dsml._files import atomic_write, require_writable
 from dsml.models import registry
 from dsml.train import checkpoint_files as files
@@ -129,9 +130,8 @@ def _load_weights(model: nn.Module, state, path, problem_prefix: str | None = No
         raise ValueError(f"{prefix}: {problem}.{files.saved_from(state)}")
     bad = [name for name, t in weights.items() if t.is_floating_point() and not bool(torch.isfinite(t).all())]
     if bad:
-        more = f" and {len(bad) - 3} more" if len(bad) > 3 else ""
         warnings.warn(
-            f"the weights in {str(path)!r} contain NaN or infinite values ({', '.join(bad[:3])}{more}): "
+            f"the weights in {str(path)!r} contain NaN or infinite values ({listing(bad, 3)}): "
             "the run that saved them diverged, so its predictions mean nothing. "
             "Train again with a smaller learning rate.",
             UserWarning,

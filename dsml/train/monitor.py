@@ -20,6 +20,7 @@ import polars as pl
 import torch
 from torch import nn
 
+from dsml.engine.forward import first_tensor
 from dsml.train.callbacks import Callback, TrainState
 
 _RELUS = (nn.ReLU, nn.ReLU6)
@@ -34,12 +35,6 @@ def tracked_layers(model: nn.Module) -> dict[str, nn.Module]:
         if isinstance(module, _RELUS) or any(True for _ in module.parameters(recurse=False)):
             layers[name] = module
     return layers
-
-
-def _first_tensor(output):
-    while isinstance(output, (tuple, list)) and output:
-        output = output[0]
-    return output if isinstance(output, torch.Tensor) else None
 
 
 class _Stats:
@@ -66,7 +61,7 @@ class LayerMonitor(Callback):
 
     def _hook(self, name: str):
         def hook(module, inputs, output):
-            out = _first_tensor(output)
+            out = first_tensor(output)
             if not module.training or out is None or out.numel() == 0 or torch.is_inference_mode_enabled():
                 return
             stats = self.stats.setdefault(name, _Stats())

@@ -14,6 +14,7 @@ from torch.utils.data import Dataset, Subset
 
 from dsml._checks import (
     as_tensor,
+    listing,
     require_enough_outputs,
     require_finite,
     require_number,
@@ -56,10 +57,10 @@ def check_model_and_optimizer(model: nn.Module, optimizer) -> None:
         )
     left_out = [names[i] for i in names if i in trainable and i not in in_optimizer]
     if left_out:
-        shown = ", ".join(left_out[:5]) + (f" (and {len(left_out) - 5} more)" if len(left_out) > 5 else "")
         warn(
             f"{len(left_out)} trainable parameter(s) of the model are not in the optimizer, so they will not change: "
-            f"{shown}. Make the optimizer from model.parameters() after building the model (or freeze them)."
+            f"{listing(left_out)}. Make the optimizer from model.parameters() after building the model "
+            "(or freeze them)."
         )
     if all(group.get("lr", 1) == 0 for group in optimizer.param_groups):
         warn("the optimizer's learning rate is 0, so the weights will not change.")
