@@ -53,73 +53,9 @@ class DSTorch:
     # Checkpoints that rebuild dsml's own networks (issue 14: `score`/`predict` need only --weights)
     load_model = staticmethod(checkpoints.load_model)
 
-    @staticmethod
-    def score_image(model, X, y=None, cn=None, batch_size: int = scoring.EVAL_BATCH_SIZE) -> float:
-        """Accuracy of ``model`` on images ``X`` with labels ``y``, as in the book.
-
-        Runs in batches under ``torch.inference_mode`` (memory stays flat)
-        on the model's device; float targets give the root-mean-square error.
-
-        Args:
-            model: a trained network.
-            X: images from ``load_image`` (flat or ``(N, C, H, W)``), or a
-                ``Dataset`` from ``image_dataset`` (then ``y=None``).
-            y: int64 class codes, one per row of ``X``.
-            cn: the class names; checks the model has an output per class.
-            batch_size: rows per forward pass.
-
-        Returns:
-            The fraction of rows predicted correctly, as a Python float.
-
-        Example:
-            >>> DSTorch.score_image(model, X_test, y_test, cn)
-            0.888
-        """
-        return scoring.score(model, X, y, cn, batch_size)
-
-    @staticmethod
-    def score_text(model, X, y=None, batch_size: int = scoring.EVAL_BATCH_SIZE) -> float:
-        """Accuracy of ``model`` on texts ``X`` (token ids from ``load_text``) with labels ``y``, as in the book.
-
-        Args:
-            model: a trained text network (e.g. ``TextCNN``, ``TextRNN``).
-            X: int64 token ids ``(N, max_length)`` from ``load_text``.
-            y: int64 class codes, one per row of ``X``.
-            batch_size: rows per forward pass.
-
-        Returns:
-            The fraction of texts predicted correctly, as a Python float.
-
-        Example:
-            >>> DSTorch.score_text(model, X_test, y_test)
-            0.66
-        """
-        return scoring.score(model, X, y, None, batch_size)
-
-    @staticmethod
-    def score_sequences(model, X, y=None, cn=None, batch_size: int = scoring.EVAL_BATCH_SIZE) -> float:
-        """Accuracy of ``model`` on sequences ``X`` (from ``load_sequences``) with labels ``y``.
-
-        The same computation as ``score_image`` and ``score_text``, named for
-        sequences: float tensors ``(N, T, F)``, padded at the end with NaN.
-
-        Args:
-            model: a trained sequence network (e.g. ``SequenceRNN``).
-            X: float sequences ``(N, T, F)`` from ``load_sequences``.
-            y: int64 class codes, one per sequence.
-            cn: the class names; checks the model has an output per class.
-            batch_size: sequences per forward pass.
-
-        Returns:
-            The fraction of sequences predicted correctly, as a Python float.
-
-        Example:
-            >>> X, X_train, X_test, y, y_train, y_test, cn = DSTorch.load_sequences(DSTorch.dataset("italypowerdemand"))
-            >>> DSTorch.score_sequences(model, X_test, y_test, cn)
-            0.96
-        """
-        return scoring.score(model, X, y, cn, batch_size)
-
+    score_image = staticmethod(scoring.score_image)
+    score_text = staticmethod(scoring.score_text)
+    score_sequences = staticmethod(scoring.score_sequences)
     predict = staticmethod(scoring.predict)
     predict_proba = staticmethod(scoring.predict_proba)
     confusion_table = staticmethod(scoring.confusion_table)

@@ -139,13 +139,13 @@ class FakeBatch:
 @pytest.mark.parametrize("pinned", [True, False])
 def test_a_copy_from_pinned_memory_does_not_block(pinned):
     batch = FakeBatch(pinned)
-    assert device_module.to_device(batch, CUDA) is batch
+    assert batches_module.to_device(batch, CUDA) is batch
     assert batch.calls == [(CUDA, pinned)]
 
 
 def test_a_batch_already_on_the_device_is_not_copied():
     X = torch.zeros(3, 2)
-    assert device_module.to_device(X, CPU) is X
+    assert batches_module.to_device(X, CPU) is X
 
 
 def test_cpu_batches_for_a_gpu_are_pinned_and_the_pinned_copy_is_sent(monkeypatch):

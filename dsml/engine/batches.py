@@ -17,7 +17,13 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from dsml._checks import as_tensor, require_same_length
-from dsml.engine.device import to_device
+
+
+def to_device(x: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """Copy a batch to ``device``; from pinned host memory the copy does not block."""
+    if x.device == device:
+        return x
+    return x.to(device, non_blocking=x.is_pinned())
 
 
 class TensorBatches:

@@ -1,4 +1,4 @@
-"""Which device a model runs on, and moving batches there."""
+"""Which device a model runs on, and whether its data should move there once (batches move in ``batches``)."""
 
 from __future__ import annotations
 
@@ -62,13 +62,6 @@ def requested_device(device: str | torch.device) -> torch.device:
     if device.type not in ("cpu", "cuda", "mps"):
         raise ValueError(f"dsml trains on 'cpu', 'cuda' or 'mps'. Got {str(device)!r}.")
     return device
-
-
-def to_device(x: torch.Tensor, device: torch.device) -> torch.Tensor:
-    """Copy a batch to ``device``; from pinned host memory the copy does not block."""
-    if x.device == device:
-        return x
-    return x.to(device, non_blocking=x.is_pinned())
 
 
 def fits_on_device(nbytes: int, device: torch.device, free_bytes: int | None = None, share: float = 0.5) -> bool:

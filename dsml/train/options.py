@@ -87,8 +87,9 @@ class TrainOptions:
     def _check_files(self) -> None:
         self.checkpoint = None if self.checkpoint is None else Path(self.checkpoint)
         self.overwrite = require_bool(self.overwrite, "overwrite")
-        # a path that cannot be written, or would replace a file it should not, fails now, not after the last epoch
-        checkpoints.prepare_checkpoint(self.checkpoint, resume=self.resume, overwrite=self.overwrite)
+        if self.checkpoint is not None:
+            # a path that cannot be written, or would replace a file it should not, fails now, not after the last epoch
+            checkpoints.prepare_checkpoint(self.checkpoint, resume=self.resume, overwrite=self.overwrite)
 
     def _check_extras(self) -> None:
         self.plot = require_bool(self.plot, "plot")
