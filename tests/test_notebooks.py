@@ -8,6 +8,9 @@ for a student.
 
 from __future__ import annotations
 
+import copy
+import re
+
 import nbclient
 import nbformat
 import pytest
@@ -15,6 +18,28 @@ import pytest
 from conftest import ROOT
 
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+SCORED = re.compile(r"score_\w+\(|accuracy")  # a cell that computes or prints an accuracy
+FRACTION = re.compile(r"(?<![\w.])(?:0\.\d+|1\.0+)(?![\w.])")  # 0.888, 0.6125..., 1.0; not 0x7f...
+TOLERANCE = 0.02  # seeded, one thread: the same machine repeats every digit; this allows a prediction or two
+
+
+def output_text(cell) -> str:
+    parts = []
+    for output in cell.get("outputs", []):
+        if output.output_type == "stream":
+            parts.append(output.text)
+        elif output.output_type in ("execute_result", "display_data"):
+            parts.append(output.get("data", {}).get("text/plain", ""))
+    return "".join(parts)
+
+
+def accuracies(nb) -> dict[int, list[float]]:
+    """The fractions (accuracies, and the other numbers in [0, 1]) each scoring cell shows, by cell number."""
+    return {
+        i: [float(x) for x in FRACTION.findall(output_text(cell))]
+        for i, cell in enumerate(nb.cells)
+        if cell.cell_type == "code" and SCORED.search(cell.source)
+    }
 
 
 def test_there_are_notebooks():
@@ -28,6 +53,7 @@ def test_notebook_runs_in_the_notebooks_folder(path, monkeypatch):
     # little from a second thread, and threads stall when other jobs share the cores.
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     nb = nbformat.read(path, as_version=4)
+    stored = accuracies(copy.deepcopy(nb))
     client = nbclient.NotebookClient(
         nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(ROOT / "notebooks")}}
     )
@@ -36,3 +62,17 @@ def test_notebook_runs_in_the_notebooks_folder(path, monkeypatch):
         o for cell in nb.cells if cell.cell_type == "code" for o in cell.get("outputs", []) if o.output_type == "error"
     ]
     assert not errors
+    # The stored outputs are what a reader (and the README) sees: a change that moves an accuracy fails here.
+    now = accuracies(nb)
+    assert now.keys() == stored.keys()
+    for i, values in stored.items():
+        assert len(now[i]) == len(values), f"cell {i} shows {len(now[i])} fractions now, {len(values)} stored"
+        moved = [(a, b) for a, b in zip(values, now[i]) if abs(a - b) > TOLERANCE]
+        assert not moved, f"cell {i} of {path.name}: stored -> now {moved}; run scripts/execute_notebooks.py"
+
+
+def test_the_stored_accuracies_are_read_from_the_scoring_cells():
+    """The comparison above reads the numbers a reader sees: notebook 13's train and test accuracy."""
+    nb = nbformat.read(ROOT / "notebooks" / "13_deep_learning.ipynb", as_version=4)
+    shown = [values for values in accuracies(nb).values() if values]
+    assert [0.996] in shown and [0.888] in shown

@@ -502,20 +502,30 @@ def test_move_if_fits_moves_small_tensors_to_the_gpu():
     assert moved[0].is_cuda and moved[1].is_cuda and moved[2] is None
 
 
-def test_int32_and_numpy_class_codes_work(blobs):
+@pytest.mark.parametrize(
+    "codes",
+    [lambda y: y.int(), lambda y: y.numpy().astype("int32"), lambda y: y.numpy(), lambda y: y.tolist()],
+    ids=["int32 tensor", "int32 numpy", "int64 numpy", "list"],
+)
+def test_int32_and_numpy_class_codes_train_exactly_as_int64_codes(blobs, codes):
+    """Class codes as int32, numpy arrays or lists give the same run, number for number, as int64 codes."""
     X, y, Xv, yv = blobs
-    model = small_net()
-    history = DSTorch.train(
-        model,
-        optim.Adam(model.parameters()),
-        X,
-        y.int(),
-        num_epochs=1,
-        X_valid=Xv,
-        y_valid=yv.numpy().astype("int32"),
-        verbose=False,
-    )
-    assert len(history) == 1
+
+    def run(y_train, y_valid):
+        torch.manual_seed(0)
+        model = small_net()
+        history = DSTorch.train(
+            model, optim.Adam(model.parameters()), X, y_train, num_epochs=2, X_valid=Xv, y_valid=y_valid,
+            seed=3, verbose=False,
+        )  # fmt: skip
+        return history, model
+
+    reference, ref_model = run(y, yv)
+    history, model = run(codes(y), codes(yv))
+    drop_seconds = [{k: v for k, v in r.items() if k != "seconds"} for r in history]
+    assert drop_seconds == [{k: v for k, v in r.items() if k != "seconds"} for r in reference]
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), ref_model.state_dict().values()))
+    assert DSTorch.score_image(model, Xv, codes(yv)) == DSTorch.score_image(ref_model, Xv, yv)
 
 
 def test_one_output_with_three_classes(blobs):
