@@ -43,15 +43,33 @@ def _device() -> str:
     return f"cuda: {len(names)} GPU(s): {', '.join(names)} (CUDA {torch.version.cuda})"
 
 
+def _torchvision() -> tuple[str, bool]:
+    """torchvision's version, and whether it imports beside this torch (a build for another torch does not)."""
+    version = _version("torchvision")
+    if version == "not installed":
+        return "not installed: pip install torchvision (dsml's image networks and backbones need it)", False
+    try:
+        import torchvision  # noqa: F401
+    except Exception as err:  # noqa: BLE001 - whatever stops the import is what the student needs to see
+        reason = (str(err).strip().splitlines() or [""])[-1]
+        return (
+            f"{version}, but it does not import beside torch {torch.__version__} ({type(err).__name__}: {reason}): "
+            "install both from one index, e.g. pip install --force-reinstall torch torchvision "
+            "--index-url https://download.pytorch.org/whl/cpu",
+            False,
+        )
+    return version, True
+
+
 def _environment() -> list[tuple[str, str, bool]]:
     package = Path(shipped.__file__).resolve().parents[1]
-    torchvision = _version("torchvision")
+    torchvision, torchvision_ok = _torchvision()
     return [
         ("dsml", f"{_version('dsml')} ({package})", True),
         ("python", f"{platform.python_version()} ({sys.executable})", True),
         ("platform", platform.platform(), True),
         ("torch", torch.__version__, True),
-        ("torchvision", torchvision, torchvision != "not installed"),
+        ("torchvision", torchvision, torchvision_ok),
         ("device", _device(), True),
         ("threads", f"{torch.get_num_threads()} torch thread(s), {os.cpu_count()} CPU(s)", True),
     ]
@@ -84,7 +102,8 @@ def doctor(verbose: bool = True) -> pl.DataFrame:
 
     Returns:
         A table with ``check`` (what was looked at), ``value`` (what was found) and ``ok``
-        (False for a missing data set, backbone or torchvision). A data set's value is
+        (False for a missing data set or backbone, or a torchvision that is missing or does not
+        import beside this torch). A data set's value is
         ``here`` (in ``DSML_DATA`` or the checkout), ``unpacked`` (in the cache),
         ``packed`` (in the wheel, unpacked on first use) or ``missing``, with its table's path.
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import platform
+import sys
 
 import polars as pl
 import pytest
@@ -70,6 +71,14 @@ def test_a_wheel_shows_packed_then_unpacked_and_unpacks_nothing_itself(tmp_path,
     assert found["data set mnist_1000"].startswith("unpacked (") and found["data set rotten_tomatoes"].startswith(
         "packed"
     )
+
+
+def test_a_torchvision_that_does_not_import_is_not_ok_and_says_what_to_do(monkeypatch):
+    monkeypatch.setitem(sys.modules, "torchvision", None)  # as a torchvision built for another torch fails
+    row = DSTorch.doctor(verbose=False).row(CHECKS.index("torchvision"), named=True)
+    assert row["ok"] is False
+    assert row["value"].startswith(f"{importlib.metadata.version('torchvision')}, but it does not import beside torch")
+    assert row["value"].endswith("--index-url https://download.pytorch.org/whl/cpu")
 
 
 def test_without_any_data_the_data_row_says_what_to_do(tmp_path, monkeypatch):
