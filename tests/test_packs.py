@@ -83,3 +83,11 @@ def test_a_file_that_belongs_to_no_pack_is_refused_by_name(tmp_path):
 def test_a_tree_without_data_is_refused(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"no 'data' folder in .*build the wheel from a dsml checkout"):
         packs.pack_all(tmp_path, tmp_path / "out", "0.1.0")
+
+
+@pytest.mark.parametrize("name", ["a b.png", "é.png", "-x.png"])
+def test_a_file_name_the_runtime_would_refuse_stops_the_build(tmp_path, name):
+    source = small_source(tmp_path / "source")
+    (source / "media" / "mnist_1000" / name).write_bytes(b"png")
+    with pytest.raises(ValueError, match=rf"^1 shipped file name\(s\) have characters .*'media/mnist_1000/{name}'"):
+        packs.plan(source)

@@ -20,7 +20,6 @@ import hashlib
 import json
 import lzma
 import os
-import re
 import shutil
 import tarfile
 import tempfile
@@ -39,7 +38,6 @@ ENV_VAR = "DSML_CACHE"
 PACKED = Path(__file__).resolve().parents[1] / packs.FOLDER  # dsml/_shipped in an installed wheel
 LOCK_SECONDS = 600.0  # how long to wait for another process's unpacking
 FIX = "pip install --force-reinstall dsml (or the .whl file you installed)"
-SAFE_MEMBER = re.compile(r"(data|media)(/[A-Za-z0-9_][A-Za-z0-9_.-]*)+")  # no '..', no absolute paths
 
 
 @dataclass(frozen=True)
@@ -78,7 +76,7 @@ def installed(folder: str | os.PathLike | None = None) -> Packed | None:
     raw = path.read_bytes()
     try:
         manifest = json.loads(raw)
-        bad = [m for p in manifest["packs"].values() for m in p["members"] if not SAFE_MEMBER.fullmatch(m)]
+        bad = [m for p in manifest["packs"].values() for m in p["members"] if not packs.SAFE_MEMBER.fullmatch(m)]
         version_ok = manifest["format"] == packs.FORMAT and isinstance(manifest["version"], str)
     except (ValueError, KeyError, TypeError, AttributeError):
         bad, version_ok = [None], False

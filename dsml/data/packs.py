@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import lzma
+import re
 import tarfile
 from pathlib import Path
 
@@ -27,6 +28,8 @@ SUFFIX = ".tar.xz"  # smaller than .tar.gz by 4% here (notes/packaging.md); unpa
 FORMAT = 1
 BACKBONES = "backbones"  # the pack of data/backbones/*.pt
 XZ_PRESET = 6  # 9 with PRESET_EXTREME saves 0.4% for three times the build time
+# What a member's path may look like; the runtime refuses a manifest with any other (no '..', nothing absolute).
+SAFE_MEMBER = re.compile(r"(data|media)(/[A-Za-z0-9_][A-Za-z0-9_.-]*)+")
 
 
 def plan(root: str | Path) -> dict[str, list[str]]:
@@ -38,7 +41,8 @@ def plan(root: str | Path) -> dict[str, list[str]]:
     Raises:
         FileNotFoundError: ``root`` has no ``data`` folder.
         ValueError: a file under ``data/`` or ``media/`` belongs to no pack (it would be
-            left out of the wheel silently).
+            left out of the wheel silently), or its name has other characters than letters,
+            digits, ``_``, ``-`` and ``.``.
 
     Example:
         >>> plan(".")["mnist_1000"][:2]
@@ -59,6 +63,12 @@ def plan(root: str | Path) -> dict[str, list[str]]:
         packs[BACKBONES] = backbones
     claimed = {path for members in packs.values() for path in members}
     every = {_relative(p, root) for folder in ("data", "media") for p in _files(root / folder)}
+    unsafe = sorted(p for p in claimed if not SAFE_MEMBER.fullmatch(p))
+    if unsafe:
+        raise ValueError(
+            f"{len(unsafe)} shipped file name(s) have characters a pack does not take, e.g. {unsafe[0]!r}: "
+            "use letters, digits, '_', '-' and '.' only (and no name starting with '.' or '-')."
+        )
     if every - claimed:
         left = sorted(every - claimed)
         raise ValueError(
