@@ -8,7 +8,7 @@ code are both easy to find.
 
 from __future__ import annotations
 
-from dsml import scoring
+from dsml import doctor, scoring
 from dsml.data import datasets, folders, images, sequences, shipped, splits, text, toy
 from dsml.engine import evaluation
 from dsml.inside import activations, confused, descent, gradients, heatmaps, landscape, maps, mistakes, summary, units
@@ -135,6 +135,7 @@ class DSTorch:
     dataset = staticmethod(shipped.dataset)
     datasets = staticmethod(shipped.datasets)  # from here on, "datasets" in this class body is this, not the module
     data_path = staticmethod(shipped.data_path)
+    doctor = staticmethod(doctor.doctor)  # versions, device, where the data come from; from here on, the function
     seed = staticmethod(seeding.seed_everything)
     stratified_split = staticmethod(splits.stratified_split)
 

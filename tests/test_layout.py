@@ -26,6 +26,7 @@ LAYERS = [
     ("dsml.engine", 3),
     ("dsml.train", 3),
     ("dsml.scoring", 4),
+    ("dsml.doctor", 4),  # the installation check: reads data (shipped), models (backbones) and torch; nothing reads it
     ("dsml.inside", 5),
     ("dsml.plots", 6),
     ("dsml.facade", 7),

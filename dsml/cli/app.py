@@ -8,11 +8,19 @@ import sys
 import warnings
 from pathlib import Path
 
+from dsml import doctor
 from dsml.cli import messages, train_command, use_command
 from dsml.cli.config import explicit_settings
-from dsml.cli.options import INTERRUPTED, USER_ERROR, parser
+from dsml.cli.options import INTERRUPTED, OK, USER_ERROR, parser
 
-COMMANDS = {"train": train_command.run, "score": use_command.score, "predict": use_command.predict}
+
+def _doctor(explicit: dict) -> int:
+    """``python -m dsml doctor``: print the installation check (it has no flags)."""
+    doctor.doctor(verbose=True)
+    return OK
+
+
+COMMANDS = {"train": train_command.run, "score": use_command.score, "predict": use_command.predict, "doctor": _doctor}
 PACKAGE = Path(__file__).resolve().parent.parent
 
 

@@ -180,6 +180,9 @@ DESCRIPTIONS = {
     "size and class names, so --weights is all it needs.",
     "predict": "Predict every row of a table (every series of a sequence table) with saved weights: the "
     "table's own columns, prediction_, and one prob_<class> column per class.",
+    "doctor": "Check this installation: dsml, torch, torchvision and Python versions, the platform, the device "
+    "and threads, where the shipped data come from, and whether each data set and backbone is there "
+    "(unpacks and downloads nothing).",
 }
 
 
@@ -232,8 +235,9 @@ def parser() -> Parser:
     )
     top.commands = {}
     sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=Parser)
-    helps = {"train": "train a network", "score": "score saved weights", "predict": "predict a table's rows"}
-    for command in ALL:
+    helps = {"train": "train a network", "score": "score saved weights", "predict": "predict a table's rows",
+             "doctor": "check this installation"}  # fmt: skip
+    for command in (*ALL, "doctor"):  # doctor has no flags
         cmd = sub.add_parser(
             command,
             help=helps[command],

@@ -8,6 +8,7 @@ sequence tables: ``dsml.cli.textseq``.
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,7 +17,7 @@ import polars as pl
 import torch
 
 from dsml._checks import listing, require_columns, require_no_nulls
-from dsml.data import datasets, images
+from dsml.data import datasets, images, shipped
 from dsml.data.datasets import ImageDataset
 from dsml.data.imagefiles import decoding, parallel
 
@@ -37,10 +38,16 @@ class Data:
 
 
 def read_table(path: str | Path) -> pl.DataFrame:
-    """Read a CSV or parquet table, with errors that name the file."""
+    """Read a CSV or parquet table, with errors that name the file; or a shipped data set by its name.
+
+    ``mnist_1000`` (no such file here) is the shipped table, read with ``DSTorch.dataset``, so
+    its image paths are absolute and work from any folder, also from an installed wheel.
+    """
+    if not Path(path).exists() and str(path) in shipped.DATASETS:
+        return shipped.dataset(str(path))
     path = Path(path)
     if not path.exists():
-        raise FileNotFoundError(f"table {str(path)!r} does not exist.")
+        raise FileNotFoundError(f"table {str(path)!r} does not exist.{_shipped_hint(path)}")
     if path.is_dir():
         raise ValueError(f"{str(path)!r} is a folder; give the path of a .csv or .parquet table.")
     kind = "parquet" if path.suffix == ".parquet" else "CSV"
@@ -53,6 +60,18 @@ def read_table(path: str | Path) -> pl.DataFrame:
     except (pl.exceptions.PolarsError, OSError, UnicodeDecodeError) as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise ValueError(f"cannot read table {str(path)!r} as {kind}: {first}") from None
+
+
+def _shipped_hint(path: Path) -> str:
+    """For a missing table that looks like a shipped one's name or file: the names, and the closest."""
+    names = list(shipped.DATASETS)
+    if path.stem in names and path.suffix:  # data/mnist_1000.csv typed outside the project folder
+        return f" The shipped table {path.stem} is read from any folder by its name: python -m dsml train {path.stem}."
+    if path.suffix or len(path.parts) > 1:
+        return ""
+    close = difflib.get_close_matches(path.name, names, n=1)
+    guess = f" Did you mean {close[0]!r}?" if close else ""
+    return f" Give a .csv or .parquet file, or the name of a shipped data set: {', '.join(names)}.{guess}"
 
 
 def plain_classes(cn) -> list:

@@ -9,8 +9,9 @@ relative to the project folder into an absolute one.
 
 The project folder is the folder holding ``data/`` and ``media/``: the
 environment variable ``DSML_DATA`` when it is set, else the dsml checkout the
-package was imported from (an editable install, ``pip install -e .``). A
-wheel holds the code only; then set ``DSML_DATA`` to a checkout.
+package was imported from (an editable install, ``pip install -e .``), else
+the per-user cache folder that an installed wheel unpacks its packed copies
+into, one data set at a time, on first use (``dsml.data.cache``).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from pathlib import Path
 import polars as pl
 
 from dsml._checks import require_choice
+from dsml.data import cache
 
 ENV_VAR = "DSML_DATA"
 
@@ -57,36 +59,68 @@ def _checkout() -> Path:
     return Path(__file__).resolve().parents[2]
 
 
-def data_root() -> Path:
-    """The absolute folder that holds ``data/`` and ``media/``.
-
-    Returns:
-        ``$DSML_DATA`` when set, else the dsml checkout this package runs from.
-
-    Raises:
-        FileNotFoundError: naming the folder looked in and ``DSML_DATA``, when
-            it holds no ``data/`` folder (e.g. dsml installed from a wheel).
-
-    Example:
-        >>> data_root() / "data"
-        PosixPath('/home/me/dsml/data')
-    """
+def _located() -> tuple[str, Path, cache.Packed | None]:
+    """Where the shipped data are (``DSML_DATA``, the checkout, or an installed wheel's cache), unpacking nothing."""
     setting = os.environ.get(ENV_VAR, "").strip()
     root = Path(setting).expanduser().resolve() if setting else _checkout()
     # Above an installed wheel is site-packages, which may hold some other package's "data" folder.
     if (root / "data").is_dir() and (setting or (root / "pyproject.toml").is_file()):
-        return root
+        return (ENV_VAR if setting else "checkout"), root, None
+    packed = None if setting else cache.installed()
+    if packed is not None:
+        return "cache", packed.root, packed
     where = f"{ENV_VAR}={setting!r}, so dsml looked in {str(root)!r}" if setting else f"dsml looked in {str(root)!r}"
     raise FileNotFoundError(
         f"dsml cannot find its shipped data: {where} and found no 'data' folder of dsml's there. "
-        "The data ship with the dsml repository, not with an installed wheel. "
+        f"A dsml wheel carries them packed in {str(cache.PACKED)!r}, but this installation has none there. "
         f"Set the environment variable {ENV_VAR} to the folder that holds 'data/' and 'media/' (a dsml checkout), "
         f"e.g. export {ENV_VAR}=/path/to/dsml, or in Python os.environ[{ENV_VAR!r}] = '/path/to/dsml' before the call."
     )
 
 
+def source() -> tuple[str, Path]:
+    """Where the shipped data come from, without unpacking anything.
+
+    Returns:
+        ``(kind, folder)``: ``("DSML_DATA", folder)`` when the environment variable is set,
+        ``("checkout", folder)`` for an editable install, or ``("cache", folder)`` for an
+        installed wheel (the per-user folder its packed copies unpack into).
+
+    Raises:
+        FileNotFoundError: when none of them has the data (see ``data_root``).
+
+    Example:
+        >>> source()
+        ('checkout', PosixPath('/home/me/dsml'))
+    """
+    kind, root, _ = _located()
+    return kind, root
+
+
+def data_root() -> Path:
+    """The absolute folder that holds ``data/`` and ``media/``.
+
+    Returns:
+        ``$DSML_DATA`` when set, else the dsml checkout this package runs from, else (an
+        installed wheel) the cache folder, with every packed data set unpacked into it.
+
+    Raises:
+        FileNotFoundError: naming the folder looked in and ``DSML_DATA``, when
+            none of them holds the data.
+
+    Example:
+        >>> data_root() / "data"
+        PosixPath('/home/me/dsml/data')
+    """
+    return data_path()
+
+
 def data_path(*parts: str | os.PathLike) -> Path:
     """An absolute path to a file of the shipped data, from a path relative to the project folder.
+
+    From an installed wheel, the packed data sets that hold the path (or anything under it)
+    are unpacked into the cache first, once: ``data_path("data/mnist_1000.csv")`` unpacks
+    mnist_1000 only, ``data_path("data/backbones")`` the backbones, ``data_path()`` everything.
 
     Args:
         parts: the path as the book writes it, relative to the project
@@ -102,7 +136,39 @@ def data_path(*parts: str | os.PathLike) -> Path:
     Example:
         >>> pl.read_csv(data_path("data/mnist_1000.csv"))
     """
-    return data_root().joinpath(*parts)
+    _, root, packed = _located()
+    relative = Path(*parts) if parts else Path(".")
+    if packed is not None and not relative.is_absolute():
+        for name in cache.packs_for(packed, os.path.normpath(relative)):
+            cache.unpack(packed, name)
+    return root.joinpath(*parts)
+
+
+def status(*parts: str | os.PathLike) -> tuple[Path, str]:
+    """Where a shipped file or folder is and whether it is there, unpacking nothing.
+
+    Args:
+        parts: a path relative to the project folder, as for ``data_path``.
+
+    Returns:
+        ``(path, state)``: the path ``data_path`` would give, and ``"here"`` (it exists in
+        ``DSML_DATA`` or the checkout), ``"unpacked"`` (complete in the cache), ``"packed"``
+        (in the wheel's archives, unpacked on first use) or ``"missing"``.
+
+    Raises:
+        FileNotFoundError: when the shipped data cannot be found (see ``data_root``).
+
+    Example:
+        >>> status("data", "backbones", "small_convnet_mnist.pt")[1]
+        'packed'
+    """
+    _, root, packed = _located()
+    path = root.joinpath(*parts)
+    if packed is None:
+        return path, "here" if path.exists() else "missing"
+    names = cache.packs_for(packed, os.path.normpath(Path(*parts) if parts else Path(".")))
+    states = {cache.state(packed, name) for name in names} or {"missing"}
+    return path, next(s for s in ("missing", "packed", "unpacked") if s in states)
 
 
 def datasets() -> pl.DataFrame:
