@@ -275,7 +275,7 @@ def to_mode(img: Image.Image, mode: str, path: str, row: int) -> Image.Image:
     if img.mode in ("LA", "La", "PA", "RGBA", "RGBa"):
         black = Image.new("RGBA", img.size, (0, 0, 0, 255))  # opaque: a pixel of opacity a keeps a of its colour
         img = Image.alpha_composite(black, img.convert("RGBA"))
-    return img.convert(mode)
+    return img if img.mode == mode else img.convert(mode)  # convert would copy an image already in mode
 
 
 def fit(img: Image.Image, size: tuple[int, int] | None, crop: bool, extent: tuple | None = None) -> Image.Image:
