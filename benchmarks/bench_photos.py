@@ -15,7 +15,9 @@ Contenders (each iterated to the end; both give float32 values in [0, 1]):
 - dsml: ``DSImage.table_from_folder(root)`` and
   ``DSTorch.load_image(photos, scale=True, size=(128, 128))``: JPEGs decoded
   at 1/2, 1/4 or 1/8 of their size when the target allows (Pillow's draft
-  mode), by two processes into one array.
+  mode), by two processes into one array;
+- the same with draft mode turned off (every JPEG decoded at full size, as
+  before issue 20), to show what it buys.
 
 Time: side by side in this process, the order rotated every round
 (``_common.side_by_side``); medians of ``--repeats`` rounds (default 5).
@@ -30,6 +32,7 @@ Run: ``python -m benchmarks.bench_photos [--repeats 5]`` from the project root (
 from __future__ import annotations
 
 import argparse
+import contextlib
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +41,7 @@ from PIL import Image
 
 from benchmarks._common import CACHE, add_common_args, apply_common_args, machine, print_table, side_by_side, time_table
 from dsml import DSImage, DSTorch
+from dsml.data.imagefiles import reading
 
 SOURCES = ("astronaut", "coffee", "chelsea", "rocket", "retina", "immunohistochemistry")
 PER_CLASS = 50
@@ -95,6 +99,22 @@ def dsml_pipeline(root: Path) -> torch.Tensor:
     return DSTorch.load_image(photos, scale=True, size=SIZE)[0]
 
 
+@contextlib.contextmanager
+def full_size_decoding():
+    """``load_image`` without draft mode (its decoding processes fork inside the block, so they inherit it)."""
+    draft = reading.draft
+    reading.draft = lambda img, size, turn: None
+    try:
+        yield
+    finally:
+        reading.draft = draft
+
+
+def dsml_full_size(root: Path) -> torch.Tensor:
+    with full_size_decoding():
+        return dsml_pipeline(root)
+
+
 def differences(root: Path) -> tuple[float, float]:
     """Mean and largest absolute difference (in 0-255 steps) between dsml's and torchvision's images."""
     from torchvision import datasets, transforms
@@ -123,6 +143,7 @@ def main(argv: list[str] | None = None) -> dict:
     contenders = {
         BASELINE: lambda: torchvision_pipeline(root),
         "dsml table_from_folder + load_image": lambda: dsml_pipeline(root),
+        "  the same, JPEGs decoded at full size": lambda: dsml_full_size(root),
     }
     rows = time_table(side_by_side(contenders, args.repeats), BASELINE)
     print_table(f"photos to 128x128 tensors (median of {args.repeats})", ("contender", "seconds", "time ratio"), rows)
