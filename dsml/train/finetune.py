@@ -16,7 +16,7 @@ import inspect
 import torch
 from torch import nn
 
-from dsml._checks import as_tensor, require_int, require_number
+from dsml._checks import as_tensor, require_bool, require_int, require_number
 from dsml.data.splits import stratified_split
 from dsml.engine.batches import is_dataset
 from dsml.train import loop
@@ -213,8 +213,7 @@ def fine_tune(
     if len(frozen) == len(list(model.parameters())):
         raise ValueError("every parameter is frozen, so nothing can learn in stage 1. Unfreeze the head.")
     X_train, y_train = _split_validation(X_train, y_train, train_kwargs)
-    verbose = train_kwargs.get("verbose", True)
-    say = print if verbose else (lambda *a, **k: None)
+    say = print if require_bool(train_kwargs.get("verbose", True), "verbose") else (lambda *a, **k: None)
     combined = History()
     if head_epochs:
         say(f"Stage 1: the head only (body frozen), lr {settings['lr']:g}")
