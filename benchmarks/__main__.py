@@ -1,11 +1,13 @@
-"""Run dsml's benchmarks: ``python -m benchmarks [load] [score] [train] [lazy] [gpu] [--repeats N] [--threads N]``.
+"""Run dsml's benchmarks: ``python -m benchmarks [NAME ...] [--repeats N] [--threads N]``.
 
-From the project root; with no names, all five run (about 10 minutes on two
+From the project root; with no names, all six run (about 10 minutes on two
 cores; without a CUDA GPU, gpu prints one "skipped" line). Each prints its
 contenders side by side with the ratios to its baseline;
 ``python -m benchmarks.bench_NAME --help`` lists a benchmark's own options.
 
 - load: ``load_image`` vs the book's sequential PIL loop with float64 scaling (20,000 PNGs)
+- photos: ``table_from_folder`` + ``load_image(size=(128, 128))`` vs torchvision's ``ImageFolder`` pipeline
+  (300 JPEG photos)
 - score: ``score_image`` vs the whole tensor through the model (SimpleCNN, 20,000 digits)
 - train: ``train`` vs a hand-written loop, skorch and Lightning (DenseNet, SimpleCNN)
 - lazy: one epoch over 20,000 PNGs on disk via ``image_dataset`` vs the eager tensors' memory
@@ -18,9 +20,16 @@ from __future__ import annotations
 import argparse
 import sys
 
-from benchmarks import bench_gpu, bench_lazy, bench_load, bench_score, bench_train
+from benchmarks import bench_gpu, bench_lazy, bench_load, bench_photos, bench_score, bench_train
 
-BENCHMARKS = {"load": bench_load, "score": bench_score, "train": bench_train, "lazy": bench_lazy, "gpu": bench_gpu}
+BENCHMARKS = {
+    "load": bench_load,
+    "photos": bench_photos,
+    "score": bench_score,
+    "train": bench_train,
+    "lazy": bench_lazy,
+    "gpu": bench_gpu,
+}
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -187,10 +187,23 @@ def require_choice(value, name: str, choices) -> str:
 
 
 def require_bool(value, name: str) -> bool:
-    """Return ``value`` if it is ``True`` or ``False`` (numpy bools too), else raise ``TypeError``."""
+    """Return an on/off flag as a Python ``bool``, or raise ``TypeError`` naming ``name``.
+
+    Accepts ``True``/``False`` (numpy bools too) and the whole numbers 1 and 0
+    (numpy integers too), which Keras, scikit-learn and skorch users write
+    (``verbose=0``). Refuses anything else, so a typo does not silently mean
+    on: 2, -1, floats (even 1.0), strings (even ``"False"``, which Python
+    reads as true) and ``None``.
+
+    Example:
+        >>> require_bool(0, "verbose")
+        False
+    """
     if isinstance(value, (bool, np.bool_)):
         return bool(value)
-    raise TypeError(f"{name} should be True or False. Got {value!r} ({type(value).__name__}).")
+    if isinstance(value, numbers.Integral) and int(value) in (0, 1):
+        return bool(value)
+    raise TypeError(f"{name} should be True or False (or 1 or 0). Got {value!r} ({type(value).__name__}).")
 
 
 # ---------------------------------------------------------------- tensors

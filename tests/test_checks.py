@@ -55,7 +55,8 @@ def test_choices_suggest_the_closest():
 
 def test_bools():
     assert require_bool(np.bool_(False), "amp") is False
-    with pytest.raises(TypeError, match="amp should be True or False. Got 'yes'"):
+    assert require_bool(1, "amp") is True and require_bool(np.int64(0), "amp") is False  # verbose=0, Keras style
+    with pytest.raises(TypeError, match=r"amp should be True or False \(or 1 or 0\)\. Got 'yes'"):
         require_bool("yes", "amp")
-    with pytest.raises(TypeError, match="amp should be True or False. Got 1"):
-        require_bool(1, "amp")
+    with pytest.raises(TypeError, match=r"amp should be True or False \(or 1 or 0\)\. Got 2 \(int\)"):
+        require_bool(2, "amp")

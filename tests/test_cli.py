@@ -302,6 +302,31 @@ def test_sequence_columns_by_flag(lab, tmp_path, capsys, one_thread):
     assert status == 0, err
 
 
+def test_a_table_with_a_value_column_trains_without_features(tmp_path, capsys, one_thread):
+    """Every numeric column but the id, step, label and index is a feature: here 'value' (not 'sensor', text)."""
+    rows = [
+        {"id": i, "step": t, "value": float(np.sin((1 + i % 2) * t / 3)), "sensor": f"s{i % 3}", "label": i % 2}
+        for i in range(16)
+        for t in range(8)
+    ]
+    rows = [{**row, "index": "test" if row["id"] % 4 == 3 else "train"} for row in rows]
+    pl.DataFrame(rows).write_csv(tmp_path / "logger.csv")
+    weights = tmp_path / "seq.pt"
+    status, out, err = run(
+        capsys, "train", tmp_path / "logger.csv", "--model", "lstm", "--epochs", 1, "--save", weights
+    )
+    assert status == 0, err
+    assert "test accuracy:" in out
+    assert checkpoints.checkpoint_info(weights)["data"]["features"] == ["value"]
+    status, _, err = run(capsys, "score", tmp_path / "logger.csv", "--weights", weights)
+    assert status == 0, err
+    pl.DataFrame(rows).with_columns(pl.col("value").cast(pl.Utf8)).write_parquet(tmp_path / "text.parquet")
+    status, _, err = run(capsys, "train", tmp_path / "text.parquet", "--model", "lstm", "--epochs", 1)
+    assert status == 2
+    assert "no numeric feature column besides 'id', 'step', 'label', 'index'" in one_error_line(err)
+    assert "'value' (String)" in err and "--features COLUMN ..." in err
+
+
 # ---------------------------------------------------------------- runs: config, checkpoints, files out
 
 

@@ -211,7 +211,7 @@ def test_crop_is_in_the_dataset_repr(tmp_path, photo):
         ({"size": "28x28"}, TypeError, r"size should be \(H, W\).*Got '28x28'"),
         ({"size": (1, 2, 3)}, TypeError, r"size should be \(H, W\).*Got \(1, 2, 3\)"),
         ({"crop": True}, ValueError, r"crop=True needs size=\(H, W\)"),
-        ({"size": (4, 4), "crop": "yes"}, TypeError, r"crop should be True or False\. Got 'yes'"),
+        ({"size": (4, 4), "crop": "yes"}, TypeError, r"crop should be True or False \(or 1 or 0\)\. Got 'yes'"),
         ({"size": (100_000, 100_000)}, ValueError, r"size=\(100000, 100000\) asks for 10,000,000,000 pixels"),
         ({"scale": "yes"}, TypeError, r"scale should be True or False"),
     ],

@@ -79,7 +79,8 @@ def test_repeated_id_step_pairs_are_named(steps):
 def test_non_numeric_features_are_named(steps):
     df = steps.with_columns(f1=pl.col("f1").cast(pl.Utf8))
     with pytest.raises(TypeError, match=r"feature columns should be numeric; 'f1' \(String\)"):
-        load_sequences(df)
+        load_sequences(df, features=["f0", "f1"])
+    assert load_sequences(df)[0].shape == (3, 3, 1)  # by default a text column is no feature
 
 
 def test_null_features_name_the_column_and_rows(steps):
@@ -97,8 +98,50 @@ def test_label_must_not_change_within_a_series(steps):
 def test_missing_columns_are_named(steps):
     with pytest.raises(ValueError, match="has no column 'speaker'"):
         load_sequences(steps, id="speaker")
-    with pytest.raises(ValueError, match="no feature columns starting with 'f'"):
-        load_sequences(steps.rename({"f0": "a", "f1": "b"}))
+
+
+def value_table(ids: int = 6, length: int = 5) -> pl.DataFrame:
+    """A long table as a data logger writes it: one ``value`` per (id, step), a text column beside it."""
+    rows = [
+        {"id": i, "step": t, "value": float(10 * i + t), "sensor": f"s{i % 2}", "label": i % 2,
+         "index": "test" if i % 3 == 2 else "train"}
+        for i in range(ids)
+        for t in range(length)
+    ]  # fmt: skip
+    return pl.DataFrame(rows)
+
+
+def test_a_value_column_is_the_feature_by_default():
+    df = value_table()
+    X, X_train, X_test, y, _, _, cn = load_sequences(df)
+    assert X.shape == (6, 5, 1)  # 'sensor' is text: not a feature; 'label' (numbers too) is the label
+    assert torch.equal(X, by_hand(df, ["value"])) and torch.equal(X, load_sequences(df, features=["value"])[0])
+    assert y.tolist() == [0, 1, 0, 1, 0, 1] and len(X_train) == 4 and len(X_test) == 2
+
+
+def test_every_numeric_column_but_id_step_label_index_is_a_feature_in_table_order():
+    df = (
+        value_table()
+        .with_columns(temperature=pl.col("value") / 2, flag=pl.col("step") > 2)
+        .select("temperature", "id", "step", "value", "sensor", "flag", "label", "index")
+    )
+    X = load_sequences(df)[0]
+    assert X.shape == (6, 5, 2)  # booleans ('flag') and text ('sensor') are not features
+    assert torch.equal(X, by_hand(df, ["temperature", "value"]))
+    renamed = df.rename({"id": "unit", "step": "t", "label": "broken"})
+    again = load_sequences(renamed, id="unit", step="t", label_name="broken")[0]
+    assert torch.equal(again, X)
+
+
+def test_without_a_numeric_column_left_the_error_names_the_columns():
+    df = value_table().with_columns(pl.col("value").cast(pl.Utf8))
+    with pytest.raises(
+        ValueError,
+        match=r"^the sequence table has no numeric feature column besides 'id', 'step', 'label', 'index'\. "
+        r"Its columns are: 'id' \(Int64\), 'step' \(Int64\), 'value' \(String\), 'sensor' \(String\), "
+        r"'label' \(Int64\), 'index' \(String\)\. Name the feature columns with features=\[\.\.\.\]",
+    ):
+        load_sequences(df)
 
 
 def with_nan(steps, row, column="f0"):
@@ -163,6 +206,18 @@ def test_sequence_labels_follow_the_shared_rules(steps):
 @pytest.fixture(scope="module")
 def vowels():
     return pl.read_csv("data/japanese_vowels.csv", schema_overrides={"label": pl.Utf8})
+
+
+@pytest.mark.parametrize(("name", "count"), [("japanese_vowels", 12), ("italypowerdemand", 1)])
+def test_the_shipped_tables_give_the_features_the_f_rule_gave(at_root, name, count):
+    """Before issue 20 the default was every column starting with 'f' (but the id, step, label, index)."""
+    table = pl.read_csv(f"data/{name}.csv")  # label read as numbers: still the label, not a feature
+    old_rule = [c for c in table.columns if c.startswith("f") and c not in {"id", "step", "label", "index"}]
+    assert old_rule == [f"f{k}" for k in range(count)]
+    new, old = load_sequences(table), load_sequences(table, features=old_rule)
+    assert new[0].shape[2] == count
+    for a, b in zip(new[:6], old[:6]):
+        assert torch.equal(a.nan_to_num(-99), b.nan_to_num(-99))
 
 
 def test_japanese_vowels_loads_with_lengths_inside_the_tensor(vowels):

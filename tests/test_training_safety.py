@@ -113,7 +113,7 @@ def test_devices_this_machine_lacks(blobs, device, message):
         ({"clip_grad_norm": -1.0}, ValueError, "clip_grad_norm should be > 0. Got -1."),
         ({"num_workers": -2}, ValueError, "num_workers should be >= 0. Got -2."),
         ({"valid_fraction": 1.5}, ValueError, "valid_fraction should be > 0 and < 1. Got 1.5."),
-        ({"amp": "yes"}, TypeError, "amp should be True or False. Got 'yes'"),
+        ({"amp": "yes"}, TypeError, r"amp should be True or False \(or 1 or 0\)\. Got 'yes'"),
     ],
 )
 def test_bad_arguments_are_refused_before_any_epoch(blobs, kwargs, error, message):

@@ -74,7 +74,7 @@ OPTIONS = [
     Option(
         "features",
         "strs",
-        "a sequence table: the feature columns (default: every column starting with f)",
+        "a sequence table: the feature columns (default: every numeric column but --id, --step, --label, --index)",
         metavar="COLUMN",
     ),
     Option(

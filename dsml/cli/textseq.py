@@ -4,8 +4,8 @@ Text: ``--text COLUMN`` is tokenised like the book (lower-case runs of a-z). Tra
 vocabulary from the training rows (``--min-count``), or reads word vectors (``--vectors``, in
 word2vec's own text or binary format, never a pickle); the checkpoint keeps the words in id
 order, so ``score``/``predict`` give every word the id it had in training.
-Sequences: a long table, one row per (``--id``, ``--step``), features ``f0, f1, ...`` (or
-``--features``); ``predict`` gives one row per series.
+Sequences: a long table, one row per (``--id``, ``--step``), features every numeric column but
+those and the label and index (or ``--features``); ``predict`` gives one row per series.
 """
 
 from __future__ import annotations
@@ -89,17 +89,11 @@ def predict_texts(df: pl.DataFrame, settings: dict, info: dict):
 
 
 def feature_columns(df: pl.DataFrame, settings: dict) -> list[str]:
-    """``--features``, or every column starting with ``f`` that is not the id, step, label or index."""
+    """``--features``, or every numeric column that is not the id, step, label or index."""
     if settings["features"]:
         return list(settings["features"])
     reserved = {settings["id"], settings["step"], settings["label"], settings["index"]}
-    found = [c for c in df.columns if c.startswith("f") and c not in reserved]
-    if not found:
-        raise ValueError(
-            f"the sequence table has no feature columns starting with 'f'. Its columns are: "
-            f"{', '.join(repr(c) for c in df.columns)}. Name them with --features COLUMN ..."
-        )
-    return found
+    return sequences.default_features(df, reserved, hint="--features COLUMN ...")
 
 
 def _sequence_info(settings: dict, features: list[str], steps: int) -> dict:

@@ -1,8 +1,9 @@
 """Long tables of time steps -> padded sequence tensors ``(N, T, F)``.
 
 A sequence table has one row per (series, step): an ``id``, a ``step``,
-feature columns (``f0``, ``f1``, ...), the series' ``label`` and ``index``
-(``"train"``/``"test"``), repeated on each of its rows. ``load_sequences``
+numeric feature columns (``f0``, ``f1``, ... or ``value``, ``temperature``:
+by default every numeric column but those four), the series' ``label`` and
+``index`` (``"train"``/``"test"``), repeated on each of its rows. ``load_sequences``
 stacks the series into one float32 tensor padded at the end with NaN, so
 each series' length travels inside the tensor and ``SequenceRNN`` reads it
 back without a separate lengths tensor.
@@ -33,14 +34,31 @@ from dsml.data.tables import check_labels, encode_labels, rows_text, train_test_
 NAN_POLICIES = ("error", "keep", "zero")
 
 
+def default_features(df: pl.DataFrame, reserved: set, hint: str = "features=[...]") -> list[str]:
+    """Every numeric column of ``df`` not in ``reserved`` (the id, step, label and index), in table order.
+
+    Text, boolean and date columns are not features. Raises ``ValueError``,
+    naming the columns and ``hint`` (how to choose them), when none is left.
+
+    Example:
+        >>> default_features(pl.DataFrame({"id": [0], "step": [0], "value": [1.5], "label": ["a"]}), {"id", "step"})
+        ['value']
+    """
+    found = [c for c, dtype in df.schema.items() if dtype.is_numeric() and c not in reserved]
+    if not found:
+        listed = ", ".join(f"{c!r} ({dtype})" for c, dtype in df.schema.items())
+        taken = ", ".join(repr(c) for c in df.columns if c in reserved)
+        raise ValueError(
+            f"the sequence table has no numeric feature column besides {taken}. Its columns are: {listed}. "
+            f"Name the feature columns with {hint}, or cast a text column to numbers, e.g. "
+            "pl.col(name).cast(pl.Float32)."
+        )
+    return found
+
+
 def _feature_columns(df: pl.DataFrame, features: Sequence[str] | None, reserved: set[str]) -> list[str]:
     if features is None:
-        features = [c for c in df.columns if c.startswith("f") and c not in reserved]
-        if not features:
-            raise ValueError(
-                f"the table has no feature columns starting with 'f'. Its columns are: "
-                f"{', '.join(repr(c) for c in df.columns)}. Pass features=[...]."
-            )
+        return default_features(df, reserved)
     features = [features] if isinstance(features, str) else list(features)
     require_columns(df, features, what="the sequence table", hint="features=[...]")
     wrong = [f"{c!r} ({df.schema[c]})" for c in features if not df.schema[c].is_numeric()]
@@ -120,7 +138,9 @@ def load_sequences(
         id: the column naming each series. Series come out in order of first appearance.
         step: the column ordering the steps of a series (its values only
             order the steps: gaps are not filled).
-        features: the feature columns; default every column whose name starts with ``"f"``.
+        features: the feature columns; default every numeric column other than
+            ``id``, ``step``, ``label_name`` and ``index``, in table order (text,
+            boolean and date columns, e.g. a speaker's name, are not features).
         label_name: the label column (int or str).
         index: the ``"train"``/``"test"`` column. Without it, a split seeded by
             ``seed`` and stratified by class holds out 20% of the series.

@@ -19,6 +19,8 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from dsml._checks import require_bool
+
 CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 SUMMARIES = ("last", "mean", "max")
 
@@ -134,6 +136,7 @@ class SequenceRNN(nn.Module):
         summary: str = "last+mean+max",
     ):
         super().__init__()
+        bidirectional = require_bool(bidirectional, "bidirectional")
         self.input_size = input_size
         # what the model registry needs to build this network again (checkpoints, `dsml score`)
         self.init_args = {

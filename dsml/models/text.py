@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from dsml._checks import require_bool
 from dsml.models.rnn import lengths_from_mask, make_rnn, run_rnn, summary_parts
 
 
@@ -86,6 +87,7 @@ class TextCNN(nn.Module):
         pad_idx: int = 0,
     ):
         super().__init__()
+        freeze = require_bool(freeze, "freeze")
         self.embedding = make_embedding(embedding, embedding_dim, freeze, pad_idx)
         dim = self.embedding.embedding_dim
         # Rebuilt with an embedding of the same size; its values (given or learned) come from the weights.
@@ -157,6 +159,7 @@ class TextRNN(nn.Module):
         summary: str = "last+mean+max",
     ):
         super().__init__()
+        freeze, bidirectional = require_bool(freeze, "freeze"), require_bool(bidirectional, "bidirectional")
         self.pad_idx = pad_idx
         self.parts = summary_parts(summary)
         self.embedding = make_embedding(embedding, embedding_dim, freeze, pad_idx)

@@ -23,7 +23,7 @@ from plotnine import (
     theme_bw,
 )
 
-from dsml._checks import require_columns
+from dsml._checks import require_bool, require_columns
 from dsml.plots.images import to_pandas
 
 # the edges of a grid cell, as pairs of its corners (0: (i, j), 1: (i, j+1), 2: (i+1, j+1), 3: (i+1, j))
@@ -96,6 +96,7 @@ def plot_loss_landscape(table: pl.DataFrame, color: str | None = "model", log: b
         >>> plot_loss_landscape(loss_landscape(model, X_train, y_train, directions=2, steps=21))
     """
     require_columns(table, ["alpha", "loss"], what="the landscape table", hint="the table loss_landscape returns")
+    log = require_bool(log, "log")
     color = color if color and color in table.columns else None
     if "beta" not in table.columns:
         figure = _curve(
