@@ -1,9 +1,11 @@
 """The package's shape: imports point one way, modules and functions stay small.
 
 dsml's layers follow its pipeline (README, "Layout"): checks, then data,
-models, the training loop, scoring, looking inside, plots, and the facade
-and command line on top. A module may import from its own layer or the ones
-below, never above; every import counts, also one inside a function.
+the plots (they draw tables and compute nothing, so whatever computes may
+draw), models, the training loop, scoring, looking inside, a model's figures,
+and the facade and command line on top. A module may import from its own
+layer or the ones below, never above; every import counts, also one inside a
+function.
 """
 
 from __future__ import annotations
@@ -19,19 +21,23 @@ PACKAGE = ROOT / "dsml"
 
 # The first matching prefix gives a module's layer (lower imports nothing higher).
 LAYERS = [
-    ("dsml.__main__", 9),
+    ("dsml.__main__", 10),
     ("dsml._", 0),  # private helpers at the bottom: _checks, ...
     ("dsml.data", 1),
-    ("dsml.models", 2),
-    ("dsml.engine", 3),
-    ("dsml.train", 3),
-    ("dsml.scoring", 4),
-    ("dsml.inside", 5),
-    ("dsml.plots", 6),
-    ("dsml.facade", 7),
-    ("dsml.cli", 8),
-    ("dsml", 9),  # dsml/__init__.py names the public API
+    ("dsml.plots", 2),  # tables -> figures: below everything that computes (see test_the_plots_compute_nothing)
+    ("dsml.models", 3),
+    ("dsml.engine", 4),
+    ("dsml.train", 4),
+    ("dsml.scoring", 5),
+    ("dsml.inside", 6),
+    ("dsml.figures", 7),  # a model's figures: the computation, then the plot
+    ("dsml.facade", 8),
+    ("dsml.cli", 9),
+    ("dsml", 10),  # dsml/__init__.py names the public API
 ]
+
+# What dsml/plots/ may import: the private helpers, dsml.data (to open image files) and itself
+PLOTS_MAY_IMPORT = ("dsml._", "dsml.data", "dsml.plots")
 
 MAX_MODULE_LINES = 400
 MAX_FUNCTION_LINES = 50
@@ -44,9 +50,14 @@ def module_name(path: Path) -> str:
     return ".".join(parts)
 
 
+def under(name: str, prefix: str) -> bool:
+    """``name`` is the module ``prefix``, inside it, or (for ``"dsml._"``) one of the private helpers."""
+    return name == prefix or name.startswith(prefix + ".") or (prefix.endswith("_") and name.startswith(prefix))
+
+
 def layer(name: str) -> int:
     for prefix, rank in LAYERS:
-        if name == prefix or name.startswith(prefix + ".") or (prefix.endswith("_") and name.startswith(prefix)):
+        if under(name, prefix):
             return rank
     raise AssertionError(f"{name} has no layer in LAYERS")
 
@@ -92,8 +103,37 @@ def test_the_layer_test_sees_imports_inside_functions_and_relative_ones():
     source = "import torch\ndef f():\n    from dsml.scoring import score\n    from ..plots import images\n"
     found = imported_modules(source, "dsml.train.loop")
     assert found == [(3, "dsml.scoring"), (4, "dsml.plots.images")]
-    assert layer("dsml.train.loop") < layer("dsml.scoring") < layer("dsml.plots.images")
+    assert layer("dsml.plots.images") < layer("dsml.train.loop") < layer("dsml.scoring")
     assert layer("dsml._checks") < layer("dsml.data.images") < layer("dsml.facade") < layer("dsml")
+
+
+PLOT_SOURCES = sorted((PACKAGE / "plots").rglob("*.py"))
+
+
+def test_the_plots_compute_nothing():
+    """dsml/plots/ takes tables and returns figures: it imports nothing that runs a model or computes.
+
+    No dsml.inside, dsml.train, dsml.engine, dsml.scoring or dsml.models: the computation lives
+    there, and dsml.figures (through the facade) runs it, then hands its tables to the plot.
+    """
+    assert len(PLOT_SOURCES) > 10
+    found = [
+        f"{module_name(path)} line {line} imports {other}"
+        for path in PLOT_SOURCES
+        for line, other in imported_modules(path.read_text(), module_name(path), path.name == "__init__.py")
+        if not any(under(other, allowed) for allowed in PLOTS_MAY_IMPORT)
+    ]
+    assert not found, "plots may import only " + ", ".join(PLOTS_MAY_IMPORT) + ":\n" + "\n".join(found)
+    assert all(layer(name) < layer("dsml.models") for name in ("dsml.plots", "dsml._checks", "dsml.data.images"))
+
+
+def test_the_plots_test_catches_an_import_of_a_computation():
+    source = "from dsml.inside import heatmaps\ndef f():\n    from dsml.scoring import predict\n"
+    found = [other for _, other in imported_modules(source, "dsml.plots.heatmaps")]
+    assert [o for o in found if not any(under(o, allowed) for allowed in PLOTS_MAY_IMPORT)] == found
+    assert found == ["dsml.inside.heatmaps", "dsml.scoring"]
+    assert under("dsml._titles", "dsml._") and under("dsml.data.imagefiles.reading", "dsml.data")
+    assert not under("dsml.database", "dsml.data")
 
 
 def long_functions(path: Path) -> list[str]:
