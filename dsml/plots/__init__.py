@@ -16,6 +16,7 @@ from dsml.plots.descent import plot_gradient_descent
 from dsml.plots.filters import plot_feature_maps, plot_filters
 from dsml.plots.gradients import plot_sequence_gradients
 from dsml.plots.heatmaps import plot_heatmaps
+from dsml.plots.history import plot_history
 from dsml.plots.images import plot_confusion, plot_image_grid
 from dsml.plots.landscape import plot_loss_interpolation, plot_loss_landscape
 from dsml.plots.lr_finder import plot_lr_find
@@ -29,6 +30,7 @@ __all__ = [
     "plot_image_grid",
     "plot_confusion",
     # training
+    "plot_history",
     "plot_layers",
     "plot_lr_find",
     # looking inside
