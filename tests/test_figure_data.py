@@ -121,6 +121,9 @@ def test_plot_history_draws_the_historys_values_and_marks_its_best_epoch(tmp_pat
                 assert row[row["data"] == split]["value"].item() == record[key]
     assert len(fig.data) == 3 * 4
     assert history.best_epoch == 2 and set(layer_data(fig, "geom_vline")["epoch"]) == {2}
+    label = layer_data(fig, "geom_label").set_index("metric")["value"]
+    for metric, values in fig.data.groupby("metric", observed=True)["value"]:
+        assert label[metric] > values.max()  # above the curves: the label covers none of their points
     assert saved(fig, tmp_path, "history") > 500
     same = history.plot()  # History.plot draws this figure
     assert same.data.equals(fig.data) and set(layer_data(same, "geom_vline")["epoch"]) == {2}
@@ -195,6 +198,7 @@ def test_plot_hidden_units_draws_each_units_weights_where_its_pixels_are(tmp_pat
     assert list(fig.data["unit"].cat.categories) == ["unit 0", "unit 1", "unit 2"] and len(fig.data) == 3 * 12
     fill = next(s for s in fig.scales if "fill" in s.aesthetics)
     assert fill.limits == pytest.approx((-np.abs(W[:3]).max(), np.abs(W[:3]).max()))
+    assert fig.theme.themeables["figure_size"].properties["value"][1] >= 2.4  # one row has room for the colour bar
     assert saved(fig, tmp_path, "hidden_units") > 500
 
 
@@ -280,6 +284,8 @@ def test_plot_filters_of_one_input_channel_are_titled_tiles(cnn, tmp_path):
     drawn = fig.data.dropna(subset=["weight"])
     np.testing.assert_allclose(np.sort(drawn["weight"]), np.sort(W[:2].ravel()), rtol=1e-6)
     assert layer_data(fig, "geom_text")["label"].tolist() == ["out 0", "out 1"]
+    room = layer_data(fig, "geom_blank")["y"].item()  # above the first titles, which sit at y = -1
+    assert room == pytest.approx(-1 - 0.15 * 4)  # a 3x3 tile and its gap (4 units) take an inch: 0.15 inch of room
     assert fig.labels.title == "features.0: 2 filters"
     assert plots.plot_filters(DSTorch.filters(cnn), limit=2).labels.title == "Filters: 2 filters"
     assert saved(fig, tmp_path, "filters_one_input") > 500

@@ -14,6 +14,7 @@ from plotnine import (
     coord_equal,
     element_blank,
     element_text,
+    expand_limits,
     geom_raster,
     geom_text,
     ggplot,
@@ -27,6 +28,8 @@ from plotnine import (
 
 from dsml._checks import require_int
 from dsml.plots._common import diverging_fill, require_table, scaled_within, to_pandas
+
+MIN_HEIGHT = 3.0  # inches
 
 
 def _mosaic(data: pd.DataFrame, tile_row, tile_col, h: int, w: int) -> pd.DataFrame:
@@ -54,8 +57,18 @@ def _wrapped(data: pd.DataFrame, key: str, name: str, ncol: int, h: int, w: int)
     return data, labels, -(-len(tiles) // ncol)
 
 
+def _title_room(w: int, tile_inches: float):
+    """Room above the first row's tile titles (7-point text, about 0.15 inch) in data units.
+
+    The panel clips what lies outside it, and a single row of tiles leaves too little room there.
+    """
+    return expand_limits(y=-1.0 - 0.15 * (w + 1) / tile_inches)
+
+
 def _tile_theme(width: float, height: float, **more):
-    return theme_void() + theme(figure_size=(width, height), plot_title=element_text(size=11, margin={"b": 6}), **more)
+    # at least MIN_HEIGHT inches: a single row of tiles still has room for its titles and the colour bar
+    size = (width, max(height, MIN_HEIGHT))
+    return theme_void() + theme(figure_size=size, plot_title=element_text(size=11, margin={"b": 6}), **more)
 
 
 def plot_filters(table: pl.DataFrame, limit: int = 16, max_in: int = 8, layer: str | None = None):
@@ -99,7 +112,7 @@ def plot_filters(table: pl.DataFrame, limit: int = 16, max_in: int = 8, layer: s
         data = _mosaic(data, data["out_channel"], data["in_channel"], h, w)
         figure = ggplot(data, aes("x", "y"))
         title = f"{name}: {outs} filters x {ins} input channels, one tile per pair"
-        size = (0.75 * ins + 2.0, 0.75 * outs * (h + 1) / (w + 1) + 0.8)
+        size = (max(0.75 * ins + 2.0, 5.5), 0.75 * outs * (h + 1) / (w + 1) + 0.8)  # 5.5 inches: the whole title
         centre = (np.arange(max(outs, ins)) * (h + 1) + (h - 1) / 2, np.arange(ins) * (w + 1) + (w - 1) / 2)
         scales = [
             scale_y_reverse(breaks=list(centre[0][:outs]), labels=[f"out {o}" for o in range(outs)]),
@@ -108,6 +121,7 @@ def plot_filters(table: pl.DataFrame, limit: int = 16, max_in: int = 8, layer: s
     figure += geom_raster(aes(fill="weight"))
     if ins == 1:  # titles over the raster, whose empty cells are drawn white
         figure += geom_text(aes(label="label"), data=labels, size=7, va="bottom")
+        figure += _title_room(w, 1.0)
     for scale in scales:
         figure += scale
     return (
@@ -149,6 +163,7 @@ def plot_feature_maps(table: pl.DataFrame, limit: int = 16, ncol: int = 8, layer
         ggplot(data, aes("x", "y"))
         + geom_raster(aes(fill="scaled"))
         + geom_text(aes(label="label"), data=labels, size=7, va="bottom")
+        + _title_room(w, 1.3)
         + scale_y_reverse()
         + scale_fill_cmap("viridis", limits=(0, 1), na_value="white")
         + coord_equal()

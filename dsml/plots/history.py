@@ -101,8 +101,10 @@ def plot_history(df: pl.DataFrame, best_epoch: int | None = None):
     )
     best = best_epoch
     if best is not None and ("val_loss" in df.columns or best != int(df["epoch"].max())):
-        top = data.groupby("metric", observed=True)["value"].max()
-        marks = pd.DataFrame({"metric": panels, "epoch": best, "value": [top[m] for m in panels]})
+        # the label above the highest value of each panel, so it covers no point of the curves
+        spread = data.groupby("metric", observed=True)["value"].agg(["min", "max"])
+        above = spread["max"] + 0.15 * (spread["max"] - spread["min"])
+        marks = pd.DataFrame({"metric": panels, "epoch": best, "value": [above[m] for m in panels]})
         marks["metric"] = pd.Categorical(marks["metric"], categories=panels)
         # the label sits on the side of the line with more room, so it stays inside the panel
         right = best > (int(df["epoch"].min()) + int(df["epoch"].max())) / 2

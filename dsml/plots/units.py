@@ -69,5 +69,6 @@ def plot_hidden_units(units: pl.DataFrame, limit: int = 32, ncol: int = 8):
         + diverging_fill(bound)
         + coord_equal()
         + theme_void()
-        + theme(figure_size=(1.2 * ncol * aspect + 1, 1.3 * nrow), strip_text=element_text(size=7))
+        # at least 2.4 inches tall: one row of tiles still has room for the colour bar
+        + theme(figure_size=(1.2 * ncol * aspect + 1, max(1.3 * nrow, 2.4)), strip_text=element_text(size=7))
     )
