@@ -50,6 +50,16 @@ def in_order(values: Iterable, reverse: bool = False) -> pd.Categorical:
     return pd.Categorical(text, categories=order[::-1] if reverse else order)
 
 
+def unit_panels(units: Iterable, order: Iterable) -> pd.Categorical:
+    """``"unit 3"`` for each unit number, one panel per unit in ``order`` (hidden units, hidden maps).
+
+    Example:
+        >>> list(unit_panels([1, 0, 1], [0, 1]))
+        ['unit 1', 'unit 0', 'unit 1']
+    """
+    return pd.Categorical([f"unit {u}" for u in units], categories=[f"unit {u}" for u in order])
+
+
 def grid_shape(count: int, ncol: int) -> tuple[int, int]:
     """``(columns, rows)`` of a grid of ``count`` panels at most ``ncol`` wide (at least one column)."""
     ncol = max(1, min(ncol, count))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import polars as pl
+import torch
 from plotnine import (
     aes,
     coord_equal,
@@ -74,7 +75,13 @@ def _checked(images, heat, predictions: pl.DataFrame | None) -> tuple[np.ndarray
 
 
 def plot_heatmaps(
-    images, heat, predictions: pl.DataFrame | None = None, *, method: str = "grad_cam", ncol: int = 4, alpha=0.8
+    images: torch.Tensor | np.ndarray,
+    heat: torch.Tensor | np.ndarray,
+    predictions: pl.DataFrame | None = None,
+    *,
+    method: str = "grad_cam",
+    ncol: int = 4,
+    alpha: float = 0.8,
 ):
     """Heat maps laid over their images, one panel each, titled ``target => prediction``.
 

@@ -34,7 +34,7 @@ from plotnine import (
 )
 
 from dsml._checks import require_int
-from dsml.plots._common import grid_shape, require_table, scaled_within, to_pandas
+from dsml.plots._common import grid_shape, require_table, scaled_within, to_pandas, unit_panels
 
 # two classes in colours that stay apart in grey print and for red-green colour blindness
 PALETTE = ["#2166ac", "#d6604d", "#1b7837", "#762a83", "#e08214", "#35978f"]
@@ -131,8 +131,8 @@ def plot_hidden_maps(table: pl.DataFrame, df: pl.DataFrame, limit: int = 16, nco
     table = table.filter(pl.col("unit") < limit).with_columns(scaled_within("activation", "unit").alias("scaled"))
     data = to_pandas(table)
     units = int(table["unit"].max()) + 1
-    order = [f"unit {u}" for u in range(units)]
-    data["unit"] = pd.Categorical([f"unit {u}" for u in data["unit"]], order)
+    data["unit"] = unit_panels(data["unit"], range(units))
+    order = list(data["unit"].cat.categories)
     points = _labelled(df)
     points = pd.concat([points.assign(unit=u) for u in order], ignore_index=True)
     points["unit"] = pd.Categorical(points["unit"], order)

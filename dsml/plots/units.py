@@ -6,7 +6,6 @@ The twin of ``inside/units.py``, whose ``hidden_units`` makes the table drawn he
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import polars as pl
 from plotnine import (
     aes,
@@ -22,7 +21,7 @@ from plotnine import (
 )
 
 from dsml._checks import require_int
-from dsml.plots._common import diverging_fill, grid_shape, require_table, to_pandas
+from dsml.plots._common import diverging_fill, grid_shape, require_table, to_pandas, unit_panels
 
 
 def plot_hidden_units(units: pl.DataFrame, limit: int = 32, ncol: int = 8):
@@ -57,8 +56,7 @@ def plot_hidden_units(units: pl.DataFrame, limit: int = 32, ncol: int = 8):
         shown = shown.with_columns(pl.col("col") + pl.col("channel") * width)
         aspect = (int(shown["col"].max()) + 1) / (int(shown["row"].max()) + 1)
     data = to_pandas(shown.select("unit", "row", "col", "weight"))
-    names = [f"unit {u}" for u in kept.to_list()]
-    data["unit"] = pd.Categorical([f"unit {u}" for u in data["unit"]], names)
+    data["unit"] = unit_panels(data["unit"], kept.to_list())
     bound = float(np.abs(data["weight"]).max()) or 1.0
     ncol, nrow = grid_shape(len(kept), ncol)
     return (
