@@ -3,27 +3,20 @@
 The book calls ``DSTorch.load_image(...)``, ``DSTorch.train(...)`` and so on;
 each method here hands over to the module that does the work (images,
 training, scoring, plots, checkpoints), so the book's calls and the real
-code are both easy to find.
+code are both easy to find. A figure of a table is a ``dsml.plots`` function;
+a figure of a model (``confusion_matrix``, ``plot_heatmaps``, ...) is a
+``dsml.figures`` function, which runs the computation, then the plot.
 """
 
 from __future__ import annotations
 
-from dsml import doctor, scoring
+from dsml import doctor, figures, plots, scoring
 from dsml.data import datasets, folders, images, sequences, shipped, splits, text, toy
 from dsml.engine import evaluation
 from dsml.inside import activations, confused, descent, gradients, heatmaps, landscape, maps, mistakes, summary, units
 from dsml.inside import embed as features
 from dsml.inside import filters as conv_filters
 from dsml.models import pretrained as backbones
-from dsml.plots import cnn as plots_cnn
-from dsml.plots import confused as plots_confused
-from dsml.plots import gradients as plots_gradients
-from dsml.plots import health
-from dsml.plots import images as plots
-from dsml.plots import inside as plots_inside
-from dsml.plots import landscape as plots_landscape
-from dsml.plots import lr as plots_lr
-from dsml.plots import maps as plots_maps
 from dsml.train import checkpoints, finetune, lr_finder, seeding
 from dsml.train import loop as training
 
@@ -63,43 +56,43 @@ class DSTorch:
     # Looking inside: layers, hidden units, activations, mistakes, descent paths
     summary = staticmethod(summary.summary)
     hidden_units = staticmethod(units.hidden_units)
-    plot_hidden_units = staticmethod(plots_inside.plot_hidden_units)
+    plot_hidden_units = staticmethod(figures.plot_hidden_units)
     activations = staticmethod(activations.activations)
-    plot_activations = staticmethod(plots_inside.plot_activations)
+    plot_activations = staticmethod(plots.plot_activations)
     misclassified = staticmethod(mistakes.misclassified)
-    plot_misclassified = staticmethod(plots_inside.plot_misclassified)
+    plot_misclassified = staticmethod(figures.plot_misclassified)
     gradient_descent = staticmethod(descent.gradient_descent)
-    plot_gradient_descent = staticmethod(plots_inside.plot_gradient_descent)
-    plot_layers = staticmethod(health.plot_layers)
+    plot_gradient_descent = staticmethod(figures.plot_gradient_descent)
+    plot_layers = staticmethod(figures.plot_layers)
 
     # Looking inside (issue 9): the learning rate, gradients through time, what a CNN sees,
     # hidden units as 2-D maps, flat and sharp minima, the most confused classes
     find_lr = staticmethod(lr_finder.find_lr)
     suggest_lr = staticmethod(lr_finder.suggest_lr)
-    plot_lr_find = staticmethod(plots_lr.plot_lr_find)
+    plot_lr_find = staticmethod(figures.plot_lr_find)
     sequence_gradients = staticmethod(gradients.sequence_gradients)
-    plot_sequence_gradients = staticmethod(plots_gradients.plot_sequence_gradients)
+    plot_sequence_gradients = staticmethod(plots.plot_sequence_gradients)
     filters = staticmethod(conv_filters.filters)
-    plot_filters = staticmethod(plots_cnn.plot_filters)
+    plot_filters = staticmethod(figures.plot_filters)
     feature_maps = staticmethod(conv_filters.feature_maps)
-    plot_feature_maps = staticmethod(plots_cnn.plot_feature_maps)
+    plot_feature_maps = staticmethod(figures.plot_feature_maps)
     grad_cam = staticmethod(heatmaps.grad_cam)
     saliency = staticmethod(heatmaps.saliency)
-    plot_heatmaps = staticmethod(plots_cnn.plot_heatmaps)
+    plot_heatmaps = staticmethod(figures.plot_heatmaps)
     toy_data = staticmethod(toy.toy_data)
     load_points = staticmethod(toy.load_points)
     decision_grid = staticmethod(maps.decision_grid)
-    plot_decision_boundary = staticmethod(plots_maps.plot_decision_boundary)
+    plot_decision_boundary = staticmethod(figures.plot_decision_boundary)
     hidden_maps = staticmethod(maps.hidden_maps)
-    plot_hidden_maps = staticmethod(plots_maps.plot_hidden_maps)
+    plot_hidden_maps = staticmethod(figures.plot_hidden_maps)
     latent_points = staticmethod(maps.latent_points)
-    plot_latent_boundary = staticmethod(plots_maps.plot_latent_boundary)
+    plot_latent_boundary = staticmethod(figures.plot_latent_boundary)
     loss_landscape = staticmethod(landscape.loss_landscape)
-    plot_loss_landscape = staticmethod(plots_landscape.plot_loss_landscape)
+    plot_loss_landscape = staticmethod(plots.plot_loss_landscape)
     loss_interpolation = staticmethod(landscape.loss_interpolation)
-    plot_loss_interpolation = staticmethod(plots_landscape.plot_loss_interpolation)
+    plot_loss_interpolation = staticmethod(plots.plot_loss_interpolation)
     most_confused = staticmethod(confused.most_confused)
-    plot_most_confused = staticmethod(plots_confused.plot_most_confused)
+    plot_most_confused = staticmethod(plots.plot_most_confused)
 
     # Transfer learning: pretrained backbones, freezing, two-stage fine-tuning, features as a table
     pretrained = staticmethod(backbones.pretrained)
@@ -110,26 +103,7 @@ class DSTorch:
     embed = staticmethod(features.embed)
     linear_probe = staticmethod(features.linear_probe)
 
-    @staticmethod
-    def confusion_matrix(model, X, y=None, cn=None, batch_size: int = scoring.EVAL_BATCH_SIZE):
-        """A confusion-matrix figure: true class down, predicted class across, as in the book.
-
-        Each cell shows its count; its shade is the share of the true class
-        (the row), so a dark diagonal means few mistakes whatever the class sizes.
-
-        Args:
-            model, X, y, cn: as for ``score_image`` (images, texts or sequences).
-            batch_size: rows per forward pass.
-
-        Returns:
-            A plotnine figure; a notebook shows it, a script saves it with
-            ``.save("confusion.png")``. The numbers behind it:
-            ``DSTorch.confusion_table(model, X, y, cn)``.
-
-        Example:
-            >>> DSTorch.confusion_matrix(model, X_test, y_test, cn)
-        """
-        return plots.plot_confusion(scoring.confusion_table(model, X, y, cn, batch_size))
+    confusion_matrix = staticmethod(figures.confusion_matrix)
 
     # The first hour: shipped data from any folder, one seed for everything, public names for notebooks
     dataset = staticmethod(shipped.dataset)

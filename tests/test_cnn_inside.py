@@ -13,7 +13,6 @@ from torch import nn
 from dsml import DSTorch, SimpleCNN
 from dsml.inside.filters import feature_maps, filters
 from dsml.inside.heatmaps import grad_cam, saliency
-from dsml.plots.cnn import _titles
 
 
 class TopLeft(nn.Module):
@@ -128,14 +127,21 @@ def test_filters_are_the_convolution_weights():
     assert filters(model)["out_channel"].n_unique() == 4  # default: the first Conv2d
 
 
-def test_titles_read_target_then_prediction():
-    model = nn.Sequential(nn.Flatten(), nn.Linear(4, 3))
+def test_heat_map_titles_read_target_then_prediction():
+    model = nn.Sequential(nn.Conv2d(1, 2, 1), nn.Flatten(), nn.Linear(8, 3))
     with torch.no_grad():
-        model[1].weight.zero_()
-        model[1].bias.copy_(torch.tensor([0.0, 5.0, 1.0]))  # always predicts class 1
-    X = torch.zeros(2, 1, 2, 2)
-    assert _titles(model, X, torch.tensor([0, 1]), np.array(["cat", "dog", "eel"])) == ["cat => dog", "dog => dog"]
-    assert _titles(model, X, None, None) == ["=> 1", "=> 1"]
+        model[2].weight.zero_()
+        model[2].bias.copy_(torch.tensor([0.0, 5.0, 1.0]))  # always predicts class 1
+    X = torch.rand(2, 1, 2, 2)
+    named = DSTorch.plot_heatmaps(model, X, torch.tensor([0, 1]), np.array(["cat", "dog", "eel"]), method="saliency")
+    assert panel_titles(named) == ["cat => dog", "dog => dog"]
+    assert panel_titles(DSTorch.plot_heatmaps(model, X, method="saliency")) == ["=> 1", "=> 1"]
+
+
+def panel_titles(fig) -> list[str]:
+    """The title of each panel, in panel order, as the figure's facet labels them."""
+    label = fig.facet.labeller.cols_labeller.func
+    return [label(str(p)) for p in fig.data["panel"].cat.categories]
 
 
 @pytest.mark.slow

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
+from dsml import DSTorch
 from dsml.inside.descent import chapter_paths, derivatives, gradient_descent, two_minima
-from dsml.plots.inside import plot_gradient_descent
 
 
 def f_numpy(x):
@@ -99,7 +99,7 @@ def test_too_much_momentum_ends_in_the_other_minimum():
 def test_chapter_paths_and_their_plot():
     paths = chapter_paths(steps=20)
     assert paths["path"].n_unique() == 5
-    fig = plot_gradient_descent(paths)
+    fig = DSTorch.plot_gradient_descent(paths)
     assert list(fig.data["path"].cat.categories) == list(dict.fromkeys(paths["path"].to_list()))
     fig.draw()
 

@@ -13,7 +13,7 @@ from dsml.inside.activations import activations
 from dsml.inside.mistakes import misclassified
 from dsml.inside.summary import summary
 from dsml.inside.units import hidden_units
-from dsml.plots.inside import plot_activations, plot_hidden_units, plot_misclassified
+from dsml.plots import plot_activations
 
 
 def n_params(model: nn.Module) -> int:
@@ -156,7 +156,7 @@ def test_hidden_units_say_what_does_not_fit():
 
 def test_plot_hidden_units_draws_limit_tiles_on_a_centred_scale():
     model = DenseNet()
-    fig = plot_hidden_units(model, limit=6, ncol=3)
+    fig = DSTorch.plot_hidden_units(model, limit=6, ncol=3)
     assert fig.data["unit"].nunique() == 6
     assert len(fig.data) == 6 * 784
     fill = next(s for s in fig.scales if "fill" in s.aesthetics)
@@ -264,7 +264,7 @@ def test_misclassified_rows_and_losses_match_a_hand_computation(case):
 
 def test_plot_misclassified_titles_target_then_prediction(case):
     df, model, X, y, logits = case
-    fig = plot_misclassified(df, model, X, y, np.array(["a", "b", "c"]), by="loss", limit=4, ncol=2)
+    fig = DSTorch.plot_misclassified(df, model, X, y, np.array(["a", "b", "c"]), by="loss", limit=4, ncol=2)
     assert fig.data["panel"].nunique() == 4
     fig.draw()
 
@@ -272,9 +272,9 @@ def test_plot_misclassified_titles_target_then_prediction(case):
 def test_plot_misclassified_explains_misaligned_or_perfect_input(case):
     df, model, X, y, logits = case
     with pytest.raises(ValueError, match=f"df has {len(df) - 1} rows but X has {len(df)}"):
-        plot_misclassified(df.head(len(df) - 1), model, X, y)
+        DSTorch.plot_misclassified(df.head(len(df) - 1), model, X, y)
     perfect = torch.as_tensor(logits.argmax(axis=1))
     with pytest.raises(ValueError, match="classifies all 12 rows correctly.*by='loss'"):
-        plot_misclassified(df, model, X, perfect)
+        DSTorch.plot_misclassified(df, model, X, perfect)
     with pytest.raises(ValueError, match="by should be"):
         misclassified(df, model, X, y, by="worst")

@@ -1,9 +1,11 @@
 """The package's shape: imports point one way, modules and functions stay small.
 
 dsml's layers follow its pipeline (README, "Layout"): checks, then data,
-models, the training loop, scoring, looking inside, plots, and the facade
-and command line on top. A module may import from its own layer or the ones
-below, never above; every import counts, also one inside a function.
+the plots (they draw tables and compute nothing, so whatever computes may
+draw), models, the training loop, scoring, looking inside, a model's figures,
+and the facade and command line on top. A module may import from its own
+layer or the ones below, never above; every import counts, also one inside a
+function.
 """
 
 from __future__ import annotations
@@ -19,20 +21,25 @@ PACKAGE = ROOT / "dsml"
 
 # The first matching prefix gives a module's layer (lower imports nothing higher).
 LAYERS = [
-    ("dsml.__main__", 9),
-    ("dsml._", 0),  # private helpers at the bottom: _checks, ...
+    ("dsml.__main__", 11),
+    ("dsml._", 0),  # private helpers at the bottom: _checks, _files, _titles
+    ("dsml.errors", 0),  # the errors dsml raises on purpose
     ("dsml.data", 1),
-    ("dsml.models", 2),
-    ("dsml.engine", 3),
-    ("dsml.train", 3),
-    ("dsml.scoring", 4),
-    ("dsml.doctor", 4),  # the installation check: reads data (shipped), models (backbones) and torch; nothing reads it
-    ("dsml.inside", 5),
-    ("dsml.plots", 6),
-    ("dsml.facade", 7),
-    ("dsml.cli", 8),
-    ("dsml", 9),  # dsml/__init__.py names the public API
+    ("dsml.plots", 2),  # tables -> figures: below everything that computes (see test_the_plots_compute_nothing)
+    ("dsml.models", 3),
+    ("dsml.engine", 4),  # running a model: below training, scoring and looking inside, which all use it
+    ("dsml.train", 5),
+    ("dsml.scoring", 6),  # runs a model through dsml.engine; imports nothing of dsml.train (see below)
+    ("dsml.doctor", 6),  # the installation check: reads data (shipped), models (backbones) and torch; nothing reads it
+    ("dsml.inside", 7),
+    ("dsml.figures", 8),  # a model's figures: the computation, then the plot
+    ("dsml.facade", 9),
+    ("dsml.cli", 10),
+    ("dsml", 11),  # dsml/__init__.py names the public API
 ]
+
+# What dsml/plots/ may import: the private helpers, dsml.data (to open image files) and itself
+PLOTS_MAY_IMPORT = ("dsml._", "dsml.data", "dsml.plots")
 
 MAX_MODULE_LINES = 400
 MAX_FUNCTION_LINES = 50
@@ -45,9 +52,14 @@ def module_name(path: Path) -> str:
     return ".".join(parts)
 
 
+def under(name: str, prefix: str) -> bool:
+    """``name`` is the module ``prefix``, inside it, or (for ``"dsml._"``) one of the private helpers."""
+    return name == prefix or name.startswith(prefix + ".") or (prefix.endswith("_") and name.startswith(prefix))
+
+
 def layer(name: str) -> int:
     for prefix, rank in LAYERS:
-        if name == prefix or name.startswith(prefix + ".") or (prefix.endswith("_") and name.startswith(prefix)):
+        if under(name, prefix):
             return rank
     raise AssertionError(f"{name} has no layer in LAYERS")
 
@@ -93,8 +105,57 @@ def test_the_layer_test_sees_imports_inside_functions_and_relative_ones():
     source = "import torch\ndef f():\n    from dsml.scoring import score\n    from ..plots import images\n"
     found = imported_modules(source, "dsml.train.loop")
     assert found == [(3, "dsml.scoring"), (4, "dsml.plots.images")]
-    assert layer("dsml.train.loop") < layer("dsml.scoring") < layer("dsml.plots.images")
+    assert layer("dsml.plots.images") < layer("dsml.train.loop") < layer("dsml.scoring")
     assert layer("dsml._checks") < layer("dsml.data.images") < layer("dsml.facade") < layer("dsml")
+
+
+PLOT_SOURCES = sorted((PACKAGE / "plots").rglob("*.py"))
+
+
+def test_the_plots_compute_nothing():
+    """dsml/plots/ takes tables and returns figures: it imports nothing that runs a model or computes.
+
+    No dsml.inside, dsml.train, dsml.engine, dsml.scoring or dsml.models: the computation lives
+    there, and dsml.figures (through the facade) runs it, then hands its tables to the plot.
+    """
+    assert len(PLOT_SOURCES) > 10
+    found = [
+        f"{module_name(path)} line {line} imports {other}"
+        for path in PLOT_SOURCES
+        for line, other in imported_modules(path.read_text(), module_name(path), path.name == "__init__.py")
+        if not any(under(other, allowed) for allowed in PLOTS_MAY_IMPORT)
+    ]
+    assert not found, "plots may import only " + ", ".join(PLOTS_MAY_IMPORT) + ":\n" + "\n".join(found)
+    assert all(layer(name) < layer("dsml.models") for name in ("dsml.plots", "dsml._checks", "dsml.data.images"))
+
+
+# Running a model is dsml.engine's job, training dsml.train's. Scoring and looking inside run models, so they
+# import the engine, not the loop; the one exception trains a model of its own: the linear probe
+# (inside/embed.py) fits its logistic regression with train().
+RUNS_MODELS = ("dsml.scoring", "dsml.inside")
+TRAINS_TOO = {"dsml.inside.embed": ("dsml.train.loop",)}
+
+
+def test_scoring_and_looking_inside_run_models_through_the_engine_not_the_loop():
+    sources = [p for p in SOURCES if any(under(module_name(p), prefix) for prefix in RUNS_MODELS)]
+    assert len(sources) > 10
+    found = [
+        f"{module_name(path)} line {line} imports {other}"
+        for path in sources
+        for line, other in imported_modules(path.read_text(), module_name(path), path.name == "__init__.py")
+        if under(other, "dsml.train") and other not in TRAINS_TOO.get(module_name(path), ())
+    ]
+    assert not found, "scoring and inside/ run models through dsml.engine:\n" + "\n".join(found)
+    assert layer("dsml.engine.evaluation") < layer("dsml.train.loop") < layer("dsml.scoring")
+
+
+def test_the_plots_test_catches_an_import_of_a_computation():
+    source = "from dsml.inside import heatmaps\ndef f():\n    from dsml.scoring import predict\n"
+    found = [other for _, other in imported_modules(source, "dsml.plots.heatmaps")]
+    assert [o for o in found if not any(under(o, allowed) for allowed in PLOTS_MAY_IMPORT)] == found
+    assert found == ["dsml.inside.heatmaps", "dsml.scoring"]
+    assert under("dsml._titles", "dsml._") and under("dsml.data.imagefiles.reading", "dsml.data")
+    assert not under("dsml.database", "dsml.data")
 
 
 def long_functions(path: Path) -> list[str]:

@@ -12,7 +12,6 @@ from torch.nn import functional as F
 
 from conftest import ROOT
 from dsml import DSTorch
-from dsml.plots.health import plot_layers
 
 
 @pytest.fixture
@@ -57,11 +56,11 @@ def test_plot_layers_draws_and_says_when_nothing_was_tracked(data, tmp_path):
     X, y = data
     model = nn.Sequential(nn.Linear(5, 8), nn.ReLU(), nn.Linear(8, 3))
     history = DSTorch.train(model, optim.Adam(model.parameters()), X, y, num_epochs=2, verbose=False, track="layers")
-    plot_layers(history).save(tmp_path / "layers.png", verbose=False)
+    DSTorch.plot_layers(history).save(tmp_path / "layers.png", verbose=False)
     assert (tmp_path / "layers.png").stat().st_size > 1000
     untracked = DSTorch.train(model, optim.Adam(model.parameters()), X, y, num_epochs=1, verbose=False)
     with pytest.raises(ValueError, match="this history has no layer statistics: train with track='layers'"):
-        plot_layers(untracked)
+        DSTorch.plot_layers(untracked)
 
 
 def test_track_accepts_only_known_names(data):

@@ -13,8 +13,8 @@ from matplotlib.text import Text
 from plotnine import ggplot
 
 from dsml import DSImage, History
+from dsml.plots.history import epoch_breaks
 from dsml.plots.images import plot_confusion
-from dsml.train.curves import epoch_breaks
 
 
 def draw(fig, tmp_path, name="fig.png"):

@@ -5,7 +5,8 @@ method, gradient descent with a small and a large learning rate, momentum,
 and too much momentum (which carries the point over the hill into the
 other minimum, near x = 1). ``gradient_descent`` returns each path as a
 table; derivatives come from ``torch.autograd``, so any function built from
-torch operations works. ``plots_inside.plot_gradient_descent`` draws them.
+torch operations works. ``curve`` samples the function under the paths, and
+``plots.plot_gradient_descent`` draws both.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from collections.abc import Callable
 
 import polars as pl
 import torch
+
+from dsml._checks import require_columns, require_int
 
 METHODS = ("gd", "momentum", "newton")
 MAX_ABS_X = 1e6  # a path beyond this has diverged; stop it there rather than fill the table with inf
@@ -169,7 +172,7 @@ def chapter_paths(f: Callable | None = None, x0: float = -2.0, steps: int = 30) 
     another ``f`` call ``gradient_descent`` with your own.
 
     Example:
-        >>> plot_gradient_descent(chapter_paths())
+        >>> DSTorch.plot_gradient_descent(chapter_paths())
     """
     return pl.concat(
         [
@@ -182,3 +185,37 @@ def chapter_paths(f: Callable | None = None, x0: float = -2.0, steps: int = 30) 
             ),
         ]
     )
+
+
+def curve(paths: pl.DataFrame | list[pl.DataFrame], f: Callable | None = None, points: int = 400) -> pl.DataFrame:
+    """The function the paths follow, sampled over their range widened by a tenth on each side.
+
+    For the default ``two_minima`` the range always takes in both minima, so
+    a path that stays in one still shows the other.
+
+    Args:
+        paths: a table from ``gradient_descent`` or ``chapter_paths`` (its
+            ``x`` sets the range), or a list of them.
+        f: the function, built from torch operations (default ``two_minima``).
+        points: how many points, evenly spaced.
+
+    Returns:
+        A DataFrame with ``x`` and ``fx``, one row per point, in float64.
+
+    Example:
+        >>> curve(chapter_paths()).height
+        400
+    """
+    if isinstance(paths, (list, tuple)):
+        paths = pl.concat(list(paths))
+    require_columns(paths, ["x"], what="the descent table", hint="the table gradient_descent returns")
+    points = require_int(points, "points", min=2)
+    f = two_minima if f is None else f
+    lo, hi = float(paths["x"].min()), float(paths["x"].max())
+    if f is two_minima:  # always show both minima of the chapter's curve
+        lo, hi = min(lo, -2.5), max(hi, 1.75)
+    margin = 0.1 * (hi - lo) or 1.0
+    xs = torch.linspace(lo - margin, hi + margin, points, dtype=torch.float64)
+    with torch.no_grad():
+        ys = torch.stack([f(x).reshape(()) for x in xs])
+    return pl.DataFrame({"x": xs.numpy(), "fx": ys.double().numpy()})

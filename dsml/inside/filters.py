@@ -18,6 +18,28 @@ from dsml.engine.forward import eval_mode, forward, model_device
 from dsml.inside.layers import find_module
 
 
+def filter_layer(model: nn.Module, layer: str | nn.Module | None = None) -> tuple[str, nn.Conv2d]:
+    """The ``(dotted name, module)`` of the ``Conv2d`` whose filters to read (default: the first).
+
+    Example:
+        >>> filter_layer(SimpleCNN())[0]
+        'features.0'
+    """
+    return find_module(model, layer, (nn.Conv2d,), what="filter pictures")
+
+
+def feature_map_layer(model: nn.Module, layer: str | nn.Module | None = None) -> tuple[str, nn.Module]:
+    """The ``(dotted name, module)`` whose output ``feature_maps`` reads: any layer, or the first ``Conv2d``.
+
+    Example:
+        >>> feature_map_layer(SimpleCNN(), "features.1")[0]
+        'features.1'
+    """
+    if layer is None:
+        return find_module(model, None, (nn.Conv2d,), what="feature maps")
+    return find_module(model, layer)
+
+
 def filters(model: nn.Module, layer: str | nn.Module | None = None) -> pl.DataFrame:
     """The weights of a ``Conv2d`` layer: one small image per (output channel, input channel).
 
@@ -35,7 +57,7 @@ def filters(model: nn.Module, layer: str | nn.Module | None = None) -> pl.DataFr
         >>> filters(model, "features.0").height  # 16 filters of 1 x 3 x 3
         144
     """
-    _, conv = find_module(model, layer, (nn.Conv2d,), what="filter pictures")
+    _, conv = filter_layer(model, layer)
     w = conv.weight.detach().float().cpu().numpy()  # (out, in / groups, kh, kw)
     o, i, r, c = np.meshgrid(*(np.arange(n) for n in w.shape), indexing="ij")
     return pl.DataFrame(
@@ -59,10 +81,9 @@ def feature_maps(model: nn.Module, x, layer: str | nn.Module | None = None) -> p
     Example:
         >>> feature_maps(model, X_test[0], "features.1").filter(pl.col("channel") == 0)
     """
-    if layer is None:
-        name, module = find_module(model, None, (nn.Conv2d,), what="feature maps")
-    else:
-        name, module = find_module(model, layer)
+    if x is None:
+        raise ValueError("give the image x whose feature maps to draw, e.g. X_test[0].")
+    name, module = feature_map_layer(model, layer)
     x = as_tensor(x, "x")
     if x.ndim == 3:
         x = x[None]

@@ -25,13 +25,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from dsml._checks import as_tensor
+from dsml._checks import as_tensor, require_choice, require_int
 from dsml.engine.batches import batches
 from dsml.engine.forward import eval_mode, forward, model_device
 from dsml.engine.losses import predicted_codes
 from dsml.inside.layers import find_module
 
 HEATMAP_BATCH_SIZE = 64
+METHODS = ("grad_cam", "saliency")
 
 
 def _check_images(X, what: str) -> torch.Tensor:
@@ -183,3 +184,51 @@ def grad_cam(
             peak = cam.flatten(1).amax(dim=1).clamp(min=torch.finfo(cam.dtype).tiny)
             maps.append(cam / peak[:, None, None])
     return torch.cat(maps).float().cpu()
+
+
+def first_images(X, y=None, target=None, limit: int = 8):
+    """The first ``limit`` images ``(N, C, H, W)``, with their labels and (one per row) targets, to draw.
+
+    Returns:
+        ``(X, y, target)``, each cut to the first ``limit`` rows (``y`` and
+        ``target`` stay ``None``, and one class for all rows stays one class).
+
+    Example:
+        >>> X8, y8, _ = first_images(X_test, y_test, limit=8)
+    """
+    limit = require_int(limit, "limit", min=1)
+    X = as_tensor(X, "X")[:limit]
+    if X.ndim != 4:
+        raise ValueError(
+            f"plot_heatmaps draws images (N, C, H, W). Got shape {tuple(X.shape)}; load them with flatten=False."
+        )
+    if target is not None and as_tensor(target, "target").ndim == 1:  # one class per image: keep the drawn ones
+        target = as_tensor(target, "target")[:limit]
+    return X, None if y is None else as_tensor(y, "y")[:limit], target
+
+
+def scaled_heatmaps(
+    model: nn.Module, X, method: str = "grad_cam", layer: str | nn.Module | None = None, target=None
+) -> torch.Tensor:
+    """Grad-CAM or saliency maps, each running from 0 to 1: what ``plot_heatmaps`` lays over the images.
+
+    Args:
+        model: a trained network taking images ``(N, C, H, W)``.
+        X: the images.
+        method: ``"grad_cam"`` (coarse regions, from a convolution layer;
+            already 0 to 1) or ``"saliency"`` (pixel by pixel, divided by each
+            image's largest value).
+        layer: for Grad-CAM (default: the last ``nn.Conv2d``).
+        target: as for ``saliency`` (default: each image's prediction).
+
+    Returns:
+        A float tensor ``(N, H, W)`` on the CPU.
+
+    Example:
+        >>> scaled_heatmaps(model, X_test[:8], "saliency").amax(dim=(1, 2))  # all 1 (or 0 for a blank map)
+    """
+    method = require_choice(method, "method", METHODS)
+    if method == "grad_cam":
+        return grad_cam(model, X, layer, target)
+    heat = saliency(model, X, target)
+    return heat / heat.flatten(1).amax(dim=1).clamp(min=1e-12)[:, None, None]

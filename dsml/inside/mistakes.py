@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from dsml._checks import require_choice, require_labels
+from dsml._titles import prediction_titles
 from dsml.engine.evaluation import EVAL_BATCH_SIZE
 from dsml.engine.losses import predicted_codes
 from dsml.scoring import collect_outputs
@@ -55,13 +56,12 @@ def misclassified(
     targets = require_labels(targets)
     codes = predicted_codes(outputs)
     names = np.asarray(cn) if cn is not None else np.arange(max(int(codes.max()), int(targets.max())) + 1)
-    target_names = [str(v) for v in names[targets.numpy()]]
-    prediction_names = [str(v) for v in names[codes.numpy()]]
+    target_names, prediction_names = names[targets.numpy()], names[codes.numpy()]
     table = df.with_columns(
-        pl.Series("target_", names[targets.numpy()]),
-        pl.Series("prediction_", names[codes.numpy()]),
+        pl.Series("target_", target_names),
+        pl.Series("prediction_", prediction_names),
         pl.Series("loss_", row_losses(outputs, targets).numpy().astype(np.float64)),
-        pl.Series("title_", [f"{t} => {p}" for t, p in zip(target_names, prediction_names)]),
+        pl.Series("title_", prediction_titles(prediction_names, target_names)),
     )
     if by == "loss":
         return table.sort("loss_", descending=True, maintain_order=True)

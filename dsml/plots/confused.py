@@ -1,13 +1,16 @@
-"""The most confused pairs of classes as a bar chart."""
+"""The most confused pairs of classes as a bar chart, one bar per ``target => prediction`` pair.
+
+The twin of ``inside/confused.py``, whose ``most_confused`` makes the table drawn here.
+"""
 
 from __future__ import annotations
 
-import pandas as pd
 import polars as pl
 from plotnine import aes, coord_flip, geom_col, geom_text, ggplot, labs, theme, theme_bw
 
 from dsml._checks import require_columns, require_int
-from dsml.plots.images import to_pandas
+from dsml._titles import prediction_titles
+from dsml.plots._common import in_order, to_pandas
 
 
 def plot_most_confused(table: pl.DataFrame, limit: int = 10):
@@ -18,7 +21,7 @@ def plot_most_confused(table: pl.DataFrame, limit: int = 10):
         limit: the first ``limit`` pairs.
 
     Example:
-        >>> plot_most_confused(most_confused(model, X_test, y_test, cn))
+        >>> plot_most_confused(most_confused(model, X_test, y_test, cn))  # also DSTorch.plot_most_confused
     """
     require_columns(
         table, ["target_", "prediction_", "count"], what="the confusion table", hint="the table most_confused returns"
@@ -28,8 +31,8 @@ def plot_most_confused(table: pl.DataFrame, limit: int = 10):
     if shown.height == 0:
         raise ValueError("the table has no confused pairs (the model made no mistakes, or min_count left none).")
     data = to_pandas(shown)
-    data["pair"] = [f"{t} => {p}" for t, p in zip(data["target_"], data["prediction_"])]
-    data["pair"] = pd.Categorical(data["pair"], categories=list(dict.fromkeys(data["pair"]))[::-1])
+    # the most frequent pair first, at the top (coord_flip draws the first category at the bottom)
+    data["pair"] = in_order(prediction_titles(data["prediction_"], data["target_"]), reverse=True)
     return (
         ggplot(data, aes("pair", "count"))
         + geom_col(fill="#2166ac")

@@ -1,13 +1,15 @@
-"""The vanishing gradient as a figure: gradient size against the step of the sequence, log scale."""
+"""The vanishing gradient as a figure: gradient size against the step of the sequence, log scale.
+
+The twin of ``inside/gradients.py``, whose ``sequence_gradients`` makes the table drawn here.
+"""
 
 from __future__ import annotations
 
-import pandas as pd
 import polars as pl
 from plotnine import aes, facet_wrap, geom_line, geom_point, ggplot, labs, scale_y_log10, theme, theme_bw
 
 from dsml._checks import require_columns
-from dsml.plots.images import to_pandas
+from dsml.plots._common import in_order, to_pandas
 
 
 def plot_sequence_gradients(table: pl.DataFrame, color: str = "model", facet: str | None = None):
@@ -33,8 +35,7 @@ def plot_sequence_gradients(table: pl.DataFrame, color: str = "model", facet: st
     mapping = aes("step", "gradient", color=color) if color in shown.columns else aes("step", "gradient")
     data = to_pandas(shown)
     if color in data:  # legend in the order the curves come (rnn, lstm, gru), not alphabetical
-        data[color] = data[color].astype(str)
-        data[color] = pd.Categorical(data[color], list(dict.fromkeys(data[color])))
+        data[color] = in_order(data[color])
     figure = (
         ggplot(data, mapping)
         + geom_line(size=1)

@@ -1,15 +1,13 @@
-"""Pictures: image grids, confusion matrices, training curves (plotnine figures).
+"""Images and the confusion matrix: a grid of image files from a table, and a table of counts as a heat map.
 
-Every function takes data and returns a ``ggplot``: a notebook shows it, a
-script saves it with ``.save("file.png")``. Nothing is drawn or written as a
-side effect.
+Like every function in ``dsml.plots``, each takes tables and returns a ``ggplot``: a notebook shows
+it, a script saves it with ``.save("file.png")``. Nothing is drawn or written as a side effect.
 """
 
 from __future__ import annotations
 
 import difflib
 import sys
-import textwrap
 import warnings
 
 import numpy as np
@@ -21,7 +19,6 @@ from plotnine import (
     coord_equal,
     element_blank,
     element_text,
-    facet_wrap,
     geom_raster,
     geom_text,
     ggplot,
@@ -36,14 +33,10 @@ from plotnine import (
 
 from dsml._checks import require_columns
 from dsml.data.imagefiles.reading import open_image
+from dsml.plots._common import grid_shape, image_panels, title_lines, to_pandas, wrap_titles
 
 MAX_SIDE = 64  # pixels per side drawn per image: plenty for a thumbnail, and fast
 TITLE_WIDTH = 14  # characters per title line that fit a 1.1-inch cell at 8 points, with a gap
-
-
-def to_pandas(df: pl.DataFrame) -> pd.DataFrame:
-    """polars -> pandas for plotnine, without needing pyarrow."""
-    return pd.DataFrame(df.to_dict(as_series=False))
 
 
 def _thumbnail(path: str, row: int) -> tuple[Image.Image, bool]:
@@ -83,7 +76,7 @@ def _titles(rows: pl.DataFrame, label_name: str | None) -> list[str] | None:
                 stacklevel=_user_stacklevel(),
             )
         return None
-    return [textwrap.fill(str(v), TITLE_WIDTH, break_on_hyphens=False) for v in rows[label_name].to_list()]
+    return wrap_titles(rows[label_name].to_list(), TITLE_WIDTH)
 
 
 def _pixels(thumbs: list[tuple[Image.Image, bool]]) -> tuple[pd.DataFrame, bool]:
@@ -140,15 +133,13 @@ def plot_image_grid(
             data["rgb"] = data["rgb"].where(data["value"].isna(), [[g, g, g] for g in v])
         data["fill"] = ["#{:02x}{:02x}{:02x}".format(*rgb) for rgb in data["rgb"]]
         fill, scale = "fill", scale_fill_identity()
-    data["panel"] = pd.Categorical(data["panel"], categories=range(len(rows)))
-    labeller = (lambda p: titles[int(p)]) if titles else (lambda p: "")
-    ncol = max(1, min(ncol, len(rows)))
-    nrow = -(-len(rows) // ncol)
-    lines = max(t.count("\n") + 1 for t in titles) if titles else 0
+    ncol, nrow = grid_shape(len(rows), ncol)
+    lines = title_lines(titles)
+    panels = image_panels(data, titles, ncol)
     return (
         ggplot(data, aes("x", "y", fill=fill))
         + geom_raster()
-        + facet_wrap("panel", ncol=ncol, labeller=labeller)
+        + panels
         + scale_y_reverse()
         + scale
         + coord_equal()

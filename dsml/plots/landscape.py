@@ -1,4 +1,8 @@
-"""Loss landscapes as figures: a curve along one direction, a contour map over two, a line between two models."""
+"""Loss landscapes as figures: a curve along one direction, a contour map over two, a line between two models.
+
+The twin of ``inside/landscape.py``, whose ``loss_landscape`` and ``loss_interpolation`` make the
+tables drawn here. The contour lines are drawn from the table's grid (marching squares).
+"""
 
 from __future__ import annotations
 
@@ -24,7 +28,7 @@ from plotnine import (
 )
 
 from dsml._checks import require_bool, require_columns
-from dsml.plots.images import to_pandas
+from dsml.plots._common import in_order, to_pandas
 
 # the edges of a grid cell, as pairs of its corners (0: (i, j), 1: (i, j+1), 2: (i+1, j+1), 3: (i+1, j))
 EDGES = ((0, 1), (1, 2), (2, 3), (3, 0))
@@ -73,7 +77,7 @@ def _curve(table: pl.DataFrame, color: str | None, title: str, x_label: str):
     data = to_pandas(table)
     mapping = aes("alpha", "loss", color=color) if color else aes("alpha", "loss")
     if color:
-        data[color] = pd.Categorical(data[color].astype(str), list(dict.fromkeys(data[color].astype(str))))
+        data[color] = in_order(data[color])
     return (
         ggplot(data, mapping)
         + geom_line(size=1)

@@ -1,6 +1,12 @@
-"""Two-dimensional pictures of a network: its decision boundary, its hidden units as maps, its latent space."""
+"""Two-dimensional pictures of a network: its decision boundary, its hidden units as maps, its latent space.
+
+The twin of ``inside/maps.py``, whose ``decision_grid``, ``hidden_maps``, ``latent_points`` and
+``final_boundary`` make the tables (and the line) drawn here, over the points of a toy table.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -26,12 +32,9 @@ from plotnine import (
     theme,
     theme_bw,
 )
-from torch import nn
 
 from dsml._checks import require_int
-from dsml.inside import maps
-from dsml.inside.layers import find_module
-from dsml.plots.images import to_pandas
+from dsml.plots._common import grid_shape, require_table, scaled_within, to_pandas, unit_panels
 
 # two classes in colours that stay apart in grey print and for red-green colour blindness
 PALETTE = ["#2166ac", "#d6604d", "#1b7837", "#762a83", "#e08214", "#35978f"]
@@ -55,18 +58,27 @@ def _wash(colour: str, strength: float) -> str:
     return "#{:02x}{:02x}{:02x}".format(*mixed)
 
 
-def plot_decision_boundary(model: nn.Module, df: pl.DataFrame, resolution: int = 150):
+def plot_decision_boundary(grid: pl.DataFrame, df: pl.DataFrame):
     """The plane coloured by the model's prediction, faint where it is unsure, with the points on top.
 
     Args:
-        model: a network taking two inputs per row.
-        df: the points (``x1``, ``x2``, ``label``), e.g. from ``toy_data``.
-        resolution: grid points per axis.
+        grid: ``x1``, ``x2``, ``prediction`` and ``probability`` at every point
+            of a grid: the table from ``decision_grid``.
+        df: the points (``x1``, ``x2``, and ``label`` when known), e.g. from ``toy_data``.
 
     Example:
-        >>> plot_decision_boundary(model, toy_data("moons"))
+        >>> moons = toy_data("moons")
+        >>> plot_decision_boundary(decision_grid(model, moons), moons)  # DSTorch.plot_decision_boundary(model, moons)
     """
-    grid = to_pandas(maps.decision_grid(model, df, resolution))
+    require_table(
+        grid,
+        ["x1", "x2", "prediction", "probability"],
+        what="the grid table",
+        hint="the table decision_grid returns",
+        model_hint="DSTorch.plot_decision_boundary(model, df) runs the model over the plane, then draws this plot.",
+    )
+    require_table(df, ["x1", "x2"], what="the table of points", hint="a table from toy_data with x1 and x2")
+    grid = to_pandas(grid)
     aspect = min(2.0, float(np.ptp(grid["x2"]) / (np.ptp(grid["x1"]) or 1)))
     grid["prediction"] = grid["prediction"].astype(str)
     points = _labelled(df)
@@ -90,9 +102,7 @@ def plot_decision_boundary(model: nn.Module, df: pl.DataFrame, resolution: int =
     )
 
 
-def plot_hidden_maps(
-    model: nn.Module, df: pl.DataFrame, layer: str | nn.Module, resolution: int = 60, limit: int = 16, ncol: int = 4
-):
+def plot_hidden_maps(table: pl.DataFrame, df: pl.DataFrame, limit: int = 16, ncol: int = 4, layer: str | None = None):
     """One panel per hidden unit: how strongly it responds at each point of the plane.
 
     Each panel uses the unit's own range (dark = its lowest output, for a
@@ -100,31 +110,35 @@ def plot_hidden_maps(
     its shape. The data points are drawn faintly on top, shaped by class.
 
     Args:
-        model: a network taking two inputs per row.
-        df: the points (``x1``, ``x2``, ``label``); they set the range.
-        layer: the layer whose units to draw, e.g. ``"net.1"`` (a ReLU).
-        resolution: grid points per axis.
+        table: ``x1``, ``x2``, ``unit`` and ``activation`` over a grid of the
+            plane: the table from ``hidden_maps``.
+        df: the points (``x1``, ``x2``, ``label``).
         limit, ncol: the first ``limit`` units, ``ncol`` per row.
+        layer: the layer's name, for the title.
 
     Example:
-        >>> plot_hidden_maps(model, moons, "net.1")
+        >>> plot_hidden_maps(hidden_maps(model, moons, "net.1"), moons, layer="net.1")
     """
+    require_table(
+        table,
+        ["x1", "x2", "unit", "activation"],
+        what="the hidden-map table",
+        hint="the table hidden_maps returns",
+        model_hint="DSTorch.plot_hidden_maps(model, df, layer) runs the model over the plane, then draws this plot.",
+    )
+    require_table(df, ["x1", "x2"], what="the table of points", hint="a table from toy_data with x1 and x2")
     limit, ncol = require_int(limit, "limit", min=1), require_int(ncol, "ncol", min=1)
-    name, _ = find_module(model, layer)
-    table = maps.hidden_maps(model, df, name, resolution).filter(pl.col("unit") < limit)
-    low = pl.col("activation").min().over("unit")
-    spread = (pl.col("activation").max() - pl.col("activation").min()).over("unit").clip(lower_bound=1e-12)
-    table = table.with_columns(((pl.col("activation") - low) / spread).alias("scaled"))
+    table = table.filter(pl.col("unit") < limit).with_columns(scaled_within("activation", "unit").alias("scaled"))
     data = to_pandas(table)
     units = int(table["unit"].max()) + 1
-    order = [f"unit {u}" for u in range(units)]
-    data["unit"] = pd.Categorical([f"unit {u}" for u in data["unit"]], order)
+    data["unit"] = unit_panels(data["unit"], range(units))
+    order = list(data["unit"].cat.categories)
     points = _labelled(df)
     points = pd.concat([points.assign(unit=u) for u in order], ignore_index=True)
     points["unit"] = pd.Categorical(points["unit"], order)
-    ncol = min(ncol, units)
-    nrow = -(-units // ncol)
+    ncol, nrow = grid_shape(units, ncol)
     aspect = float(np.ptp(data["x2"]) / (np.ptp(data["x1"]) or 1))  # panels as tall as the data (coord_equal)
+    title = f"What each unit of layer {layer!r} responds to" if layer else "What each hidden unit responds to"
     point_layer = (
         geom_point(aes(shape="label"), data=points, size=0.8, alpha=0.6, color="white")
         if "label" in points
@@ -139,7 +153,7 @@ def plot_hidden_maps(
         + scale_shape_manual(values=["o", "^", "s", "D"])
         + guides(shape=guide_legend(override_aes={"size": 3, "alpha": 1}))
         + coord_equal()
-        + labs(fill="unit output", shape="label", title=f"What each unit of layer {name!r} responds to")
+        + labs(fill="unit output", shape="label", title=title)
         + theme_bw()
         + theme(
             figure_size=(2.3 * ncol + 1.4, (2.3 * aspect + 0.45) * nrow + 0.7),
@@ -155,18 +169,30 @@ def _equation(w, b) -> str:
     return terms + " = 0"
 
 
-def plot_latent_boundary(model: nn.Module, df: pl.DataFrame):
+def plot_latent_boundary(points: pl.DataFrame, boundary: tuple[str, Sequence[float], float]):
     """The points in the last hidden layer's two units, with the last layer's straight decision line.
 
     Seed 004: the hidden layers map the input to a latent space where a linear
     classifier (the last layer) separates the classes. With a 2-unit last
     hidden layer that space is a plane and the boundary a line.
 
+    Args:
+        points: ``h0``, ``h1`` and ``label`` (or ``prediction``), one row per
+            point: the table from ``latent_points``.
+        boundary: ``(layer name, w, b)``, the line ``w . h + b = 0``: from ``final_boundary``.
+
     Example:
-        >>> plot_latent_boundary(DenseNet(2, (16, 2), 2), moons)  # after training it
+        >>> plot_latent_boundary(latent_points(model, moons), final_boundary(model))
     """
-    points = to_pandas(maps.latent_points(model, df))
-    name, w, b = maps.final_boundary(model)
+    require_table(
+        points,
+        ["h0", "h1", "prediction"],
+        what="the latent table",
+        hint="the table latent_points returns",
+        model_hint="DSTorch.plot_latent_boundary(model, df) runs the model on the points, then draws this plot.",
+    )
+    name, w, b = boundary
+    points = to_pandas(points)
     key = "label" if "label" in points else "prediction"
     points[key] = points[key].astype(str)
     colours = _palette(points[key])

@@ -7,6 +7,8 @@ from typing import Literal
 
 import polars as pl
 
+from dsml.plots.history import plot_history
+
 StopReason = Literal["epochs", "early_stopping", "interrupted", "non_finite_loss"]
 
 
@@ -88,10 +90,8 @@ class History:
         return f"History({', '.join(parts)})"
 
     def plot(self):
-        """Loss and accuracy curves, training vs validation, as a plotnine figure."""
-        from dsml.train.curves import plot_history
-
-        return plot_history(self)
+        """Loss and accuracy curves, training vs validation, as a plotnine figure (the best epoch marked)."""
+        return plot_history(self.df, self.best_epoch)
 
 
 def _finite(value) -> bool:

@@ -11,8 +11,8 @@ from __future__ import annotations
 import io
 
 from dsml._checks import warn
+from dsml.plots.history import plot_history
 from dsml.train.callbacks import Callback, TrainState
-from dsml.train.curves import plot_history
 from dsml.train.history import History
 
 
@@ -65,7 +65,7 @@ class LivePlot(Callback):
         """Draw ``history`` into the display: made on the first call, updated on the next ones."""
         from IPython.display import Image, display
 
-        image = Image(data=figure_png(plot_history(history)))
+        image = Image(data=figure_png(plot_history(history.df, history.best_epoch)))
         if self.handle is None:
             self.handle = display(image, display_id=True)
         else:

@@ -11,7 +11,7 @@ ReLU, each epoch records:
   row of the epoch: "dead" units that no longer learn.
 
 Only training batches count (validation runs with hooks silent). The numbers are summed on the device
-and read once per epoch. The table is ``history.layers``; ``plot_layers(history)`` draws it.
+and read once per epoch. The table is ``history.layers``; ``DSTorch.plot_layers(history)`` draws it.
 """
 
 from __future__ import annotations
@@ -24,6 +24,26 @@ from dsml.engine.forward import first_tensor
 from dsml.train.callbacks import Callback, TrainState
 
 _RELUS = (nn.ReLU, nn.ReLU6)
+
+
+def layer_table(history_or_table) -> pl.DataFrame:
+    """The layer table of a ``History`` (``history.layers``), or the table itself, for ``plot_layers``.
+
+    Example:
+        >>> layer_table(DSTorch.train(model, optimizer, X_train, y_train, track="layers")).columns[:3]
+        ['epoch', 'layer', 'type']
+    """
+    table = getattr(history_or_table, "layers", history_or_table)
+    if table is None:
+        raise ValueError(
+            "this history has no layer statistics: train with track='layers', e.g. "
+            "history = DSTorch.train(model, optimizer, X_train, y_train, track='layers')."
+        )
+    if not isinstance(table, pl.DataFrame):
+        raise TypeError(
+            f"pass a History from train(..., track='layers') or its .layers table. Got {type(table).__name__}."
+        )
+    return table
 
 
 def tracked_layers(model: nn.Module) -> dict[str, nn.Module]:

@@ -1,5 +1,9 @@
 """The figure of layer health recorded by ``train(..., track="layers")``: vanishing or exploding gradients,
-activations that collapse or blow up, dead ReLU units, layer by layer from the input to the output."""
+activations that collapse or blow up, dead ReLU units, layer by layer from the input to the output.
+
+The twin of ``train/monitor.py``, which records the table (``history.layers``); named after it rather
+than ``layers.py``, which would read as the twin of ``inside/layers.py`` (finding a layer by name).
+"""
 
 from __future__ import annotations
 
@@ -20,7 +24,7 @@ from plotnine import (
     theme_bw,
 )
 
-from dsml._checks import require_columns
+from dsml.plots._common import require_table, to_pandas
 
 METRICS = {
     "grad_norm": "log10 gradient norm",
@@ -29,32 +33,15 @@ METRICS = {
 }
 
 
-def layer_table(history_or_table) -> pl.DataFrame:
-    """The layer table of a ``History`` (``history.layers``), or the table itself, checked."""
-    table = getattr(history_or_table, "layers", history_or_table)
-    if table is None:
-        raise ValueError(
-            "this history has no layer statistics: train with track='layers', e.g. "
-            "history = DSTorch.train(model, optimizer, X_train, y_train, track='layers')."
-        )
-    if not isinstance(table, pl.DataFrame):
-        raise TypeError(
-            f"pass a History from train(..., track='layers') or its .layers table. Got {type(table).__name__}."
-        )
-    require_columns(table, ["epoch", "layer", "grad_norm", "act_std", "dead_share"], what="the layer table")
-    if len(table) == 0:
-        raise ValueError("the layer table is empty: no epoch finished, so there is nothing to plot.")
-    return table
-
-
-def plot_layers(history_or_table, epochs: list[int] | None = None):
+def plot_layers(table: pl.DataFrame, epochs: list[int] | None = None):
     """Gradient norm, output spread and dead ReLU share per layer, one line per epoch.
 
     Layers run from the input (left) to the output (right), so gradients that vanish on their way back
     to the first layers show as a line falling to the left.
 
     Args:
-        history_or_table: the ``History`` from ``train(..., track="layers")``, or its ``layers`` table.
+        table: ``epoch``, ``layer``, ``grad_norm``, ``act_std`` and ``dead_share``, one row per layer
+            and epoch: ``history.layers`` after ``train(..., track="layers")``.
         epochs: the epochs to draw (default: all of them).
 
     Returns:
@@ -62,9 +49,16 @@ def plot_layers(history_or_table, epochs: list[int] | None = None):
 
     Example:
         >>> history = DSTorch.train(model, optimizer, X_train, y_train, num_epochs=5, track="layers")
-        >>> DSTorch.plot_layers(history)
+        >>> plot_layers(history.layers)  # DSTorch.plot_layers(history) takes the history itself
     """
-    table = layer_table(history_or_table)
+    require_table(
+        table,
+        ["epoch", "layer", "grad_norm", "act_std", "dead_share"],
+        what="the layer table",
+        hint="history.layers, after train(..., track='layers')",
+    )
+    if len(table) == 0:
+        raise ValueError("the layer table is empty: no epoch finished, so there is nothing to plot.")
     if epochs is not None:
         table = table.filter(pl.col("epoch").is_in(list(epochs)))
     order = list(dict.fromkeys(table["layer"].to_list()))
@@ -79,7 +73,7 @@ def plot_layers(history_or_table, epochs: list[int] | None = None):
         .with_columns(pl.col("measure").replace_strict(METRICS))
     )
     panels = [METRICS[m] for m in METRICS if METRICS[m] in set(long["measure"].to_list())]
-    data = long.to_pandas()
+    data = to_pandas(long)
     data["measure"] = data["measure"].astype("category").cat.set_categories(panels)
     labels = [f"{i}: {name}" if len(name) <= 14 else f"{i}: …{name[-12:]}" for i, name in enumerate(order)]
     return (

@@ -1,4 +1,8 @@
-"""The learning-rate range test as a figure: loss against a logarithmic learning rate, with a suggestion."""
+"""The learning-rate range test as a figure: loss against a logarithmic learning rate, with a suggestion.
+
+The twin of ``train/lr_finder.py``, which runs the test (``find_lr``) and makes the suggestion
+(``suggest_lr``); this figure draws both and computes neither.
+"""
 
 from __future__ import annotations
 
@@ -20,34 +24,36 @@ from plotnine import (
     theme_bw,
 )
 
-from dsml._checks import require_columns
-from dsml.train.lr_finder import suggest_lr
+from dsml._checks import require_choice, require_columns, require_number
 
+# what each of suggest_lr's rules marks, for the subtitle
 LABELS = {
     "steepest": "steepest descent of the smoothed loss",
     "minimum": "lowest smoothed loss / 10",
 }
 
 
-def plot_lr_find(table: pl.DataFrame, method: str = "steepest"):
+def plot_lr_find(table: pl.DataFrame, suggestion: float, method: str = "steepest"):
     """Loss against learning rate from ``find_lr``, with a suggested learning rate marked.
 
-    The raw batch losses are drawn faint, the smoothed loss as a line. The
-    suggestion (``suggest_lr(table, method)``) is a rule of thumb and the
-    figure says which one; a learning rate a little below where the loss
-    turns up is usually safe.
+    The raw batch losses are drawn faint, the smoothed loss as a line, the
+    suggestion as a dashed line and a dot on the smoothed curve. The
+    suggestion is a rule of thumb and the subtitle says which one.
 
     Args:
-        table: from ``find_lr``.
-        method: ``"steepest"`` or ``"minimum"`` (see ``suggest_lr``).
+        table: ``lr``, ``loss`` and ``smoothed_loss``, one row per batch: from ``find_lr``.
+        suggestion: the learning rate to mark, ``suggest_lr(table, method)``.
+        method: the rule that made it, ``"steepest"`` or ``"minimum"``, for the subtitle.
 
     Example:
-        >>> plot_lr_find(find_lr(model, optimizer, X_train, y_train))
+        >>> table = find_lr(model, optimizer, X_train, y_train)
+        >>> plot_lr_find(table, suggest_lr(table))  # DSTorch.plot_lr_find(table) does both
     """
     require_columns(
         table, ["lr", "loss", "smoothed_loss"], what="the range-test table", hint="the table find_lr returns"
     )
-    suggestion = suggest_lr(table, method)
+    method = require_choice(method, "method", tuple(LABELS))
+    suggestion = require_number(suggestion, "suggestion", min=0, min_inclusive=False)
     data = pd.concat(
         [
             pd.DataFrame({"lr": table["lr"].to_numpy(), "loss": table["loss"].to_numpy(), "curve": "batch loss"}),

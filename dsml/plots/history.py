@@ -1,7 +1,8 @@
-"""Training curves: loss and accuracy per epoch from a ``History``, as a plotnine figure.
+"""Training curves: loss and accuracy per epoch from a history's table, as a plotnine figure.
 
-They live with the loop (not with the other plots) because ``History.plot()``
-draws them and the loop will redraw them live; imports point one way only.
+The twin of ``train/history.py``: ``History.plot()`` and the live curve of ``train(..., plot=True)``
+both draw this figure from ``history.df``. The plots sit below the training loop, so the loop can
+import them and they import nothing of it.
 """
 
 from __future__ import annotations
@@ -23,6 +24,9 @@ from plotnine import (
     theme,
     theme_bw,
 )
+
+from dsml._checks import require_columns
+from dsml.plots._common import to_pandas
 
 METRICS = ("loss", "accuracy", "rmse")  # panel order: the loss first, as the epoch lines print it
 
@@ -51,33 +55,38 @@ def _long_table(df: pl.DataFrame) -> pd.DataFrame:
                         pl.lit(split).alias("data"),
                     )
                 )
-    data = pl.concat(rows).drop_nulls().filter(pl.col("value").is_finite()).to_pandas()
+    data = to_pandas(pl.concat(rows).drop_nulls().filter(pl.col("value").is_finite()))
     data["metric"] = pd.Categorical(data["metric"], categories=[m for m in METRICS if m in set(data["metric"])])
     return data
 
 
-def plot_history(history):
+def plot_history(df: pl.DataFrame, best_epoch: int | None = None):
     """Loss and accuracy (or RMSE) per epoch, training and validation, one panel per metric.
 
     With validation data a dashed line marks the best epoch (the lowest
     ``val_loss``), whose weights ``train`` restores at the end.
 
     Args:
-        history: the ``History`` that ``DSTorch.train`` returned.
+        df: one row per epoch with ``epoch``, ``loss`` and any of ``accuracy``,
+            ``rmse``, ``val_loss``, ``val_accuracy``, ``val_rmse``: a history's
+            ``history.df``.
+        best_epoch: the epoch to mark (``history.best_epoch``), or ``None``.
+            Without validation data the last epoch is not marked (every
+            epoch is the best so far when the training loss only falls).
 
     Returns:
         A plotnine figure; a script saves it with ``.save("curves.png")``.
 
     Raises:
-        ValueError: when the history holds no finished epoch.
+        ValueError: when the table holds no finished epoch.
 
     Example:
         >>> history = DSTorch.train(model, optimizer, X_train, y_train, valid_fraction=0.2, patience=3)
-        >>> history.plot()
+        >>> plot_history(history.df, history.best_epoch)  # what history.plot() draws
     """
-    df = history.df
-    if len(df) == 0:
+    if isinstance(df, pl.DataFrame) and len(df) == 0:
         raise ValueError("the history is empty: no epoch finished, so there is nothing to plot.")
+    require_columns(df, ["epoch", "loss"], what="the history table", hint="history.df")
     data = _long_table(df)
     panels = list(data["metric"].cat.categories)
     fig = (
@@ -90,10 +99,12 @@ def plot_history(history):
         + theme_bw()
         + theme(figure_size=(4 * len(panels) + 1, 3.2))
     )
-    best = getattr(history, "best_epoch", None)
+    best = best_epoch
     if best is not None and ("val_loss" in df.columns or best != int(df["epoch"].max())):
-        top = data.groupby("metric", observed=True)["value"].max()
-        marks = pd.DataFrame({"metric": panels, "epoch": best, "value": [top[m] for m in panels]})
+        # the label above the highest value of each panel, so it covers no point of the curves
+        spread = data.groupby("metric", observed=True)["value"].agg(["min", "max"])
+        above = spread["max"] + 0.15 * (spread["max"] - spread["min"])
+        marks = pd.DataFrame({"metric": panels, "epoch": best, "value": [above[m] for m in panels]})
         marks["metric"] = pd.Categorical(marks["metric"], categories=panels)
         # the label sits on the side of the line with more room, so it stays inside the panel
         right = best > (int(df["epoch"].min()) + int(df["epoch"].max())) / 2
