@@ -11,6 +11,7 @@ function.
 from __future__ import annotations
 
 import ast
+import importlib
 from pathlib import Path
 
 import pytest
@@ -183,3 +184,21 @@ def test_modules_stay_small():
 def test_function_bodies_fit_on_a_screen():
     long = [f for p in SOURCES for f in long_functions(p)]
     assert not long, f"function bodies over {MAX_FUNCTION_LINES} lines (not counting docstrings): {long}"
+
+
+SUBPACKAGES = sorted(p.parent for p in PACKAGE.rglob("__init__.py") if p.parent != PACKAGE)
+
+
+@pytest.mark.parametrize("folder", SUBPACKAGES, ids=[module_name(p) for p in SUBPACKAGES])
+def test_each_subpackage_names_its_public_api_without_hiding_a_module(folder):
+    """``dsml.data``, ``dsml.train``, ... re-export their public names in ``__all__``; none of them is also the
+    name of a module of the package, which ``from dsml.data import datasets`` would then no longer reach."""
+    package = importlib.import_module(module_name(folder / "__init__.py"))
+    exported = getattr(package, "__all__", None)
+    assert exported, f"{package.__name__} names no public API (__all__)"
+    assert all(hasattr(package, name) for name in exported)
+    modules = {p.stem for p in folder.glob("*.py") if p.stem != "__init__"} | {
+        p.name for p in folder.iterdir() if (p / "__init__.py").exists()
+    }
+    hidden = sorted(set(exported) & modules)
+    assert not hidden, f"{package.__name__} re-exports names that hide its modules: {hidden}"
