@@ -18,6 +18,8 @@ import numpy as np
 import polars as pl
 import torch
 
+from dsml.errors import DsmlTypeError, DsmlValueError
+
 
 def require_columns(
     df: pl.DataFrame,
@@ -30,11 +32,11 @@ def require_columns(
     if not isinstance(df, pl.DataFrame):
         kind = type(df).__module__.split(".")[0] + "." + type(df).__name__
         hint = " Convert it with pl.from_pandas(df)." if kind.startswith("pandas") else ""
-        raise TypeError(f"{what} should be a polars DataFrame. Got {kind}.{hint}")
+        raise DsmlTypeError(f"{what} should be a polars DataFrame. Got {kind}.{hint}")
     missing = [n for n in names if n not in df.columns]
     if missing:
         quoted = ", ".join(repr(n) for n in missing)
-        raise ValueError(
+        raise DsmlValueError(
             f"{what} has no column {quoted}. Its columns are: "
             f"{', '.join(repr(n) for n in df.columns)}. "
             f"Pass the right name (e.g. {hint})."
@@ -45,7 +47,7 @@ def require_no_nulls(df: pl.DataFrame, column: str, *, what: str = "the table") 
     """Raise ``ValueError`` naming the first rows where ``column`` is null."""
     nulls = df.with_row_index("_row").filter(pl.col(column).is_null())["_row"]
     if len(nulls):
-        raise ValueError(
+        raise DsmlValueError(
             f"{what} has {len(nulls)} null value(s) in column {column!r}, "
             f"at row(s) {rows_text(nulls.to_list())}. Drop or fill them first, e.g. "
             f"df.filter(pl.col({column!r}).is_not_null())."
@@ -59,13 +61,13 @@ def as_tensor(x, name: str) -> torch.Tensor:
     try:
         return torch.as_tensor(x)
     except (TypeError, ValueError, RuntimeError) as err:
-        raise TypeError(f"{name} should be a torch tensor. Got {type(x).__name__}: {err}") from None
+        raise DsmlTypeError(f"{name} should be a torch tensor. Got {type(x).__name__}: {err}") from None
 
 
 def require_same_length(X, y, x_name: str = "X", y_name: str = "y") -> None:
     """Raise ``ValueError`` when ``X`` and ``y`` have different numbers of rows."""
     if len(X) != len(y):
-        raise ValueError(
+        raise DsmlValueError(
             f"{x_name} has {len(X)} rows but {y_name} has {len(y)}: they should "
             f"come from the same call to load_image/load_text, e.g. X_train with y_train."
         )
@@ -74,7 +76,7 @@ def require_same_length(X, y, x_name: str = "X", y_name: str = "y") -> None:
 def require_rows(X, name: str) -> None:
     """Raise ``ValueError`` when ``X`` has no rows."""
     if len(X) == 0:
-        raise ValueError(
+        raise DsmlValueError(
             f"{name} has no rows. If it came from load_image/load_text, check that the "
             "table's index column has rows equal to 'train' (and 'test')."
         )
@@ -84,18 +86,18 @@ def require_labels(y: torch.Tensor, name: str = "y") -> torch.Tensor:
     """Return ``y`` as a 1-d int64 tensor of class codes, or raise ``ValueError``."""
     y = as_tensor(y, name)
     if y.ndim != 1:
-        raise ValueError(f"{name} should be one class code per row, shape (N,). Got shape {tuple(y.shape)}.")
+        raise DsmlValueError(f"{name} should be one class code per row, shape (N,). Got shape {tuple(y.shape)}.")
     if y.dtype.is_floating_point or y.dtype == torch.bool:
-        raise TypeError(f"{name} should hold integer class codes (int64). Got {y.dtype}.")
+        raise DsmlTypeError(f"{name} should hold integer class codes (int64). Got {y.dtype}.")
     if len(y) and int(y.min()) < 0:
-        raise ValueError(f"{name} has a negative class code ({int(y.min())}); codes run from 0 to C-1.")
+        raise DsmlValueError(f"{name} has a negative class code ({int(y.min())}); codes run from 0 to C-1.")
     return y.long()
 
 
 def require_enough_outputs(num_outputs: int, num_classes: int) -> None:
     """Raise ``ValueError`` when a classifier has fewer outputs than classes."""
     if num_outputs < num_classes:
-        raise ValueError(
+        raise DsmlValueError(
             f"the model gives {num_outputs} output(s) per row but the data has "
             f"{num_classes} classes. Make its last layer nn.Linear(..., {num_classes})."
         )
@@ -126,7 +128,7 @@ def require_int(value, name: str, *, min: int | None = None, max: int | None = N
         20
     """
     if not _is_whole(value):
-        raise TypeError(f"{name} should be a whole number. Got {value!r} ({type(value).__name__}).")
+        raise DsmlTypeError(f"{name} should be a whole number. Got {value!r} ({type(value).__name__}).")
     value = int(value)
     _require_range(value, name, min, max)
     return value
@@ -148,12 +150,12 @@ def require_number(
         0.2
     """
     if isinstance(value, bool) or not isinstance(value, (numbers.Real, torch.Tensor)):
-        raise TypeError(f"{name} should be a number. Got {value!r} ({type(value).__name__}).")
+        raise DsmlTypeError(f"{name} should be a number. Got {value!r} ({type(value).__name__}).")
     if isinstance(value, torch.Tensor) and value.numel() != 1:
-        raise TypeError(f"{name} should be one number. Got a tensor of shape {tuple(value.shape)}.")
+        raise DsmlTypeError(f"{name} should be one number. Got a tensor of shape {tuple(value.shape)}.")
     value = float(value)
     if not math.isfinite(value):
-        raise ValueError(f"{name} should be a finite number. Got {value}.")
+        raise DsmlValueError(f"{name} should be a finite number. Got {value}.")
     _require_range(value, name, min, max, min_inclusive, max_inclusive)
     return value
 
@@ -165,7 +167,7 @@ def _require_range(value, name, lo, hi, lo_inclusive: bool = True, hi_inclusive:
         left = "" if lo is None else f"{'>=' if lo_inclusive else '>'} {lo:g}"
         right = "" if hi is None else f"{'<=' if hi_inclusive else '<'} {hi:g}"
         wanted = " and ".join(p for p in (left, right) if p)
-        raise ValueError(f"{name} should be {wanted}. Got {value:g}.")
+        raise DsmlValueError(f"{name} should be {wanted}. Got {value:g}.")
 
 
 def require_choice(value, name: str, choices) -> str:
@@ -180,10 +182,10 @@ def require_choice(value, name: str, choices) -> str:
         return value
     listed = ", ".join(repr(c) for c in choices)
     if not isinstance(value, str):
-        raise TypeError(f"{name} should be one of {listed}. Got {value!r} ({type(value).__name__}).")
+        raise DsmlTypeError(f"{name} should be one of {listed}. Got {value!r} ({type(value).__name__}).")
     close = difflib.get_close_matches(value, [str(c) for c in choices], n=1)
     hint = f" Did you mean {close[0]!r}?" if close else ""
-    raise ValueError(f"{name} should be one of {listed}. Got {value!r}.{hint}")
+    raise DsmlValueError(f"{name} should be one of {listed}. Got {value!r}.{hint}")
 
 
 def require_bool(value, name: str) -> bool:
@@ -203,7 +205,7 @@ def require_bool(value, name: str) -> bool:
         return bool(value)
     if isinstance(value, numbers.Integral) and int(value) in (0, 1):
         return bool(value)
-    raise TypeError(f"{name} should be True or False (or 1 or 0). Got {value!r} ({type(value).__name__}).")
+    raise DsmlTypeError(f"{name} should be True or False (or 1 or 0). Got {value!r} ({type(value).__name__}).")
 
 
 # ---------------------------------------------------------------- tensors
@@ -261,7 +263,7 @@ def require_finite(X: torch.Tensor, name: str = "X") -> None:
     kinds = " or ".join(
         k for k, found in (("NaN", bool(torch.isnan(X).any())), ("infinite", bool(torch.isinf(X).any()))) if found
     )
-    raise ValueError(
+    raise DsmlValueError(
         f"{name} holds {kinds} values in {len(rows)} row(s): row(s) {rows_text(rows)}. A network cannot learn "
         f"from or predict for them. Drop those rows or fill the missing values first "
         f"(e.g. X = torch.nan_to_num(X) if 0 is a sensible value)."

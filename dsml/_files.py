@@ -15,6 +15,8 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+from dsml.errors import DsmlIsADirectoryError, DsmlNotADirectoryError, DsmlPermissionError
+
 
 def _umask() -> int:
     """The process's file-creation mask (read by setting it and putting it straight back)."""
@@ -80,18 +82,18 @@ def require_writable(path: str | Path) -> Path:
     """
     path = Path(path)
     if str(path) in ("", "."):
-        raise IsADirectoryError("the path is empty; give a file name such as 'model.pt'.")
+        raise DsmlIsADirectoryError("the path is empty; give a file name such as 'model.pt'.")
     if path.is_dir():
-        raise IsADirectoryError(
+        raise DsmlIsADirectoryError(
             f"{str(path)!r} is a folder; give a file path inside it, e.g. {str(path / 'model.pt')!r}."
         )
     base = nearest_existing(path.parent)
     if not base.is_dir():
-        raise NotADirectoryError(
+        raise DsmlNotADirectoryError(
             f"{str(path)!r} cannot be written: {str(base)!r} is a file, not a folder. Choose another path."
         )
     if not os.access(base, os.W_OK | os.X_OK):
-        raise PermissionError(
+        raise DsmlPermissionError(
             f"{str(path)!r} cannot be written: the folder {str(base)!r} is not writable. Choose another path."
         )
     return path

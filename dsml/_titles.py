@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from dsml.errors import DsmlValueError
+
 ARROW = " => "
 
 
@@ -35,7 +37,7 @@ def prediction_titles(predictions: Iterable, targets: Iterable | None = None) ->
         return [f"=> {p}" for p in predictions]
     targets = [str(t) for t in targets]
     if len(targets) != len(predictions):
-        raise ValueError(
+        raise DsmlValueError(
             f"{len(targets)} targets but {len(predictions)} predictions: give one target per prediction, "
             "in the same order."
         )

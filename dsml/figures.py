@@ -14,6 +14,7 @@ from torch import nn
 from dsml import plots, scoring
 from dsml._checks import require_columns
 from dsml.engine.evaluation import EVAL_BATCH_SIZE
+from dsml.errors import DsmlValueError
 from dsml.inside import descent, heatmaps, maps, mistakes
 from dsml.inside import filters as conv_filters
 from dsml.inside.layers import find_layer
@@ -73,7 +74,7 @@ def plot_misclassified(
     require_columns(df, [filepath])  # before the model runs
     table = mistakes.misclassified(df, model, X, y, cn, by)
     if len(table) == 0:
-        raise ValueError(
+        raise DsmlValueError(
             f"the model classifies all {len(df)} rows correctly, so there is nothing to show. "
             "Use by='loss' to see the rows it is least sure about."
         )

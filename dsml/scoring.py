@@ -16,6 +16,7 @@ from dsml._checks import require_enough_outputs, require_labels
 from dsml.engine.batches import is_dataset
 from dsml.engine.evaluation import EVAL_BATCH_SIZE, iter_outputs
 from dsml.engine.losses import predicted_codes, probabilities, resolve_loss
+from dsml.errors import DsmlTypeError, DsmlValueError
 
 
 def collect_outputs(
@@ -30,7 +31,7 @@ def collect_outputs(
         ValueError: ``X`` has no rows, holds NaN values, or the model gives NaN outputs.
     """
     if is_dataset(X) and y is not None:
-        raise TypeError(
+        raise DsmlTypeError(
             "X is a Dataset, which carries its own labels, so leave y out (or pass None). Give the class names by "
             "name, e.g. DSTorch.score_image(model, test_ds, cn=cn)."
         )
@@ -40,11 +41,11 @@ def collect_outputs(
         if batch.targets is not None:
             targets.append(batch.targets.cpu())
     if not outs:
-        raise ValueError("X has no rows, so there is nothing to score.")
+        raise DsmlValueError("X has no rows, so there is nothing to score.")
     outputs = torch.cat(outs)
     bad = (~torch.isfinite(outputs)).any(dim=1).nonzero().reshape(-1).tolist()
     if bad:
-        raise ValueError(
+        raise DsmlValueError(
             f"the model gives NaN or infinite outputs for {len(bad)} row(s) (e.g. row {bad[0]}), so it cannot be "
             "scored: its weights are probably not finite (did training stop because the loss became NaN?)."
         )
@@ -74,7 +75,7 @@ def score(model: nn.Module, X, y=None, cn=None, batch_size: int = EVAL_BATCH_SIZ
     """
     outputs, y = collect_outputs(model, X, y, batch_size)
     if y is None:
-        raise ValueError("score needs the true labels y (or a Dataset that yields them).")
+        raise DsmlValueError("score needs the true labels y (or a Dataset that yields them).")
     if not y.dtype.is_floating_point:
         y = require_labels(y)
         if cn is not None:
@@ -155,7 +156,7 @@ def score_sequences(model: nn.Module, X, y=None, cn=None, batch_size: int = EVAL
 def check_codes(codes: torch.Tensor, k: int, what: str) -> None:
     """Raise ``ValueError`` when a class code is ``k`` or more (only ``k`` class names)."""
     if len(codes) and int(codes.max()) >= k:
-        raise ValueError(
+        raise DsmlValueError(
             f"{what} has class code {int(codes.max())}, but there are only {k} class names (codes 0 to {k - 1}). "
             "Use the cn that came with these labels from load_image/load_text."
         )
@@ -212,7 +213,7 @@ def confusion_table(model: nn.Module, X, y=None, cn=None, batch_size: int = EVAL
     """
     outputs, y = collect_outputs(model, X, y, batch_size)
     if y is None:
-        raise ValueError("a confusion matrix needs the true labels y.")
+        raise DsmlValueError("a confusion matrix needs the true labels y.")
     y = require_labels(y)
     k = len(cn) if cn is not None else max(_num_classes(outputs), int(y.max()) + 1)
     require_enough_outputs(_num_classes(outputs), k)

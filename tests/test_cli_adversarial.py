@@ -17,9 +17,11 @@ from cli_helpers import make_lab, one_error_line, run, shell
 from PIL import Image
 from torch import nn
 
+from conftest import ROOT
 from dsml import DenseNet, DSTorch
 from dsml.cli import app as cli_main
 from dsml.cli import config, main, messages
+from dsml.errors import DsmlError
 
 
 @pytest.fixture(scope="module")
@@ -304,8 +306,28 @@ def test_only_errors_dsml_raised_on_purpose_count_as_user_errors():
     with pytest.raises(TypeError) as slip:
         None + 1  # noqa: B018  (a slip inside dsml would look like this)
     assert cli_main.is_user_error(ours.value)
+    assert isinstance(ours.value, DsmlError) and type(ours.value).__name__ == "DsmlValueError"
     assert not cli_main.is_user_error(numpys.value) and not cli_main.is_user_error(slip.value)
+    assert not cli_main.is_user_error(ValueError("a plain ValueError, as a slip in dsml's own code would raise"))
     assert cli_main.is_user_error(PermissionError("folder not writable"))
+
+
+def test_every_exception_dsml_constructs_is_one_of_its_own():
+    """dsml/ never constructs a built-in exception itself: each raise is a DsmlError subclass (dsml/errors.py),
+    which is how the command line tells a user's mistake from a bug."""
+    import re
+
+    from dsml.errors import FOR_BUILTIN
+
+    builtin = re.compile(r"(?<![\w.])(" + "|".join(t.__name__ for t in FOR_BUILTIN) + r")\(")
+    found = [
+        f"{path.relative_to(ROOT)}:{i}: {line.strip()}"
+        for path in sorted((ROOT / "dsml").rglob("*.py"))
+        for i, line in enumerate(path.read_text().splitlines(), start=1)
+        if builtin.search(line) and not line.lstrip().startswith("#")
+    ]
+    assert not found, "\n".join(found)
+    assert all(issubclass(ours, (builtin_type, DsmlError)) for builtin_type, ours in FOR_BUILTIN.items())
 
 
 def test_a_bug_is_raised_not_hidden(lab, monkeypatch):

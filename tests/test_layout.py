@@ -40,7 +40,7 @@ LAYERS = [
 ]
 
 # What dsml/plots/ may import: the private helpers, dsml.data (to open image files) and itself
-PLOTS_MAY_IMPORT = ("dsml._", "dsml.data", "dsml.plots")
+PLOTS_MAY_IMPORT = ("dsml._", "dsml.errors", "dsml.data", "dsml.plots")
 
 MAX_MODULE_LINES = 400
 MAX_FUNCTION_LINES = 50

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import linecache
 import os
 import sys
 import warnings
-from pathlib import Path
 
 from dsml import doctor
 from dsml.cli import messages, train_command, use_command
 from dsml.cli.config import explicit_settings
 from dsml.cli.options import INTERRUPTED, OK, USER_ERROR, parser
+from dsml.errors import DsmlError
 
 
 def _doctor(explicit: dict) -> int:
@@ -21,28 +20,18 @@ def _doctor(explicit: dict) -> int:
 
 
 COMMANDS = {"train": train_command.run, "score": use_command.score, "predict": use_command.predict, "doctor": _doctor}
-PACKAGE = Path(__file__).resolve().parent.parent
 
 
 def is_user_error(err: BaseException) -> bool:
     """Whether ``err`` is a mistake in the user's input, written up for them by dsml.
 
-    An ``OSError`` (a path that cannot be read or written) always is. A ``ValueError`` or
-    ``TypeError`` is when dsml raised it on purpose: the innermost frame is a ``raise`` line in
-    dsml's own code. The same types raised inside torch, numpy or polars, or by a slip in dsml
-    (``None + 1``), are bugs: they keep Python's traceback and exit status 1, so they get reported
-    and fixed instead of hiding behind a one-line message.
+    A ``DsmlError`` is: dsml raised it on purpose, with a message that says what to do. So is any
+    ``OSError`` (a path that cannot be read or written). Anything else, also a ``ValueError`` or
+    ``TypeError`` raised inside torch, numpy or polars or by a slip in dsml (``None + 1``), is a bug: it
+    keeps Python's traceback and exit status 1, so it gets reported and fixed instead of hiding behind a
+    one-line message.
     """
-    if isinstance(err, OSError):
-        return True
-    if not isinstance(err, (ValueError, TypeError)) or err.__traceback__ is None:
-        return False
-    tb = err.__traceback__
-    while tb.tb_next is not None:
-        tb = tb.tb_next
-    filename = Path(tb.tb_frame.f_code.co_filename).resolve()
-    inside = PACKAGE in filename.parents
-    return inside and linecache.getline(str(filename), tb.tb_lineno).strip().startswith("raise")
+    return isinstance(err, (DsmlError, OSError))
 
 
 def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:

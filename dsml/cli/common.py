@@ -11,6 +11,7 @@ from dsml.cli.options import options_for
 from dsml.engine import evaluation
 from dsml.engine.batches import is_dataset
 from dsml.engine.device import default_device, requested_device
+from dsml.errors import DsmlValueError
 from dsml.models import registry
 
 DEFAULT_MODEL = {"image": "dense", "text": "textcnn", "sequence": "lstm"}
@@ -44,7 +45,7 @@ def train_kind(settings: dict, columns: list[str]) -> str:
     if asked and asked != kind:
         flag = "--text" if asked == "text" else "--id/--step/--features"
         fits = ", ".join(k for k, (_, d) in registry.KINDS.items() if d == asked)
-        raise ValueError(f"{flag} is for {asked} tables, but --model {model} reads {kind}s; use --model {fits}.")
+        raise DsmlValueError(f"{flag} is for {asked} tables, but --model {model} reads {kind}s; use --model {fits}.")
     return kind
 
 
@@ -94,7 +95,7 @@ def record(command: str, settings: dict) -> dict:
 def load_labelled(df: pl.DataFrame, settings: dict, kind: str, saved: dict | None = None) -> tables.Data:
     """A table's train and test rows for ``kind``; ``saved`` is a checkpoint's record of how it was read."""
     if settings.get("workers") and not settings.get("lazy"):
-        raise ValueError("--workers decodes images for --lazy; add --lazy, or leave --workers out.")
+        raise DsmlValueError("--workers decodes images for --lazy; add --lazy, or leave --workers out.")
     if kind == "text":
         return textseq.load_texts(df, settings, saved)
     if kind == "sequence":

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from dsml._checks import require_int, require_number
 from dsml.cli.options import ALL, BY_NAME, Option, options_for
+from dsml.errors import DsmlFileNotFoundError, DsmlValueError
 
 
 def _toml():
@@ -23,7 +24,7 @@ def _toml():
         try:
             import tomli as tomllib  # the same parser, for Python 3.10
         except ModuleNotFoundError:
-            raise ValueError(
+            raise DsmlValueError(
                 f"--config needs Python 3.11 or newer (this is {sys.version.split()[0]}), "
                 "or the tomli package on Python 3.10: pip install tomli."
             ) from None
@@ -35,16 +36,16 @@ def read_config(path: str) -> dict:
     tomllib = _toml()
     file = Path(path)
     if not file.is_file():
-        raise FileNotFoundError(
+        raise DsmlFileNotFoundError(
             f"config file {path!r} does not exist." if not file.exists() else f"{path!r} is a folder."
         )
     try:
         with open(file, "rb") as f:
             return tomllib.load(f)
     except tomllib.TOMLDecodeError as err:
-        raise ValueError(f"config file {path!r} is not valid TOML: {err}.") from None
+        raise DsmlValueError(f"config file {path!r} is not valid TOML: {err}.") from None
     except UnicodeDecodeError:
-        raise ValueError(f"config file {path!r} is not a UTF-8 text file.") from None
+        raise DsmlValueError(f"config file {path!r} is not a UTF-8 text file.") from None
 
 
 def _suggest(key: str, names) -> str:
@@ -54,7 +55,7 @@ def _suggest(key: str, names) -> str:
 
 def _unknown(keys: list[str], names, path: str, where: str) -> ValueError:
     listed = ", ".join(f"{k!r}{_suggest(k, names)}" for k in keys)
-    return ValueError(
+    return DsmlValueError(
         f"config file {path!r} has unknown setting(s){where}: {listed}. Settings are the flags without "
         "their dashes, e.g. epochs = 20; see python -m dsml train --help."
     )
@@ -81,9 +82,9 @@ def _typed(option: Option, value, label: str):
         value = [value] if isinstance(value, str) else value
         wrong = not isinstance(value, list) or not all(isinstance(v, str) for v in value)
     if wrong:
-        raise ValueError(f"{label} should look like {option.name} = {examples[kind]}. Got {value!r}.")
+        raise DsmlValueError(f"{label} should look like {option.name} = {examples[kind]}. Got {value!r}.")
     if option.choices and value not in option.choices:
-        raise ValueError(
+        raise DsmlValueError(
             f"{label} should be one of {', '.join(option.choices)}. Got {value!r}.{_suggest(value, option.choices)}"
         )
     return float(value) if kind == "float" else value
@@ -99,13 +100,13 @@ def config_settings(path: str, command: str) -> dict:
         raise _unknown(unknown, names, path, "")
     for section in (s for s in ALL if s in raw):
         if not isinstance(raw[section], dict):
-            raise ValueError(f"config file {path!r}: {section} should be a table ([{section}]) of settings.")
+            raise DsmlValueError(f"config file {path!r}: {section} should be a table ([{section}]) of settings.")
     section = {k.replace("-", "_"): v for k, v in raw.get(command, {}).items()}
     mine = {o.dest for o in options_for(command)}
     if set(section) - mine:
         raise _unknown(sorted(set(section) - mine), mine, path, f" for {command} (in [{command}])")
     if "config" in top or "config" in section:
-        raise ValueError(f"config file {path!r} names another config file; put all settings in one file.")
+        raise DsmlValueError(f"config file {path!r} names another config file; put all settings in one file.")
     merged = {k: v for k, v in top.items() if k in mine}
     merged.update(section)
     return {k: _typed(BY_NAME[k], v, f"config file {path!r}: {BY_NAME[k].name}") for k, v in merged.items()}

@@ -19,6 +19,7 @@ import polars as pl
 import torch
 
 from dsml._files import atomic_write, require_writable
+from dsml.errors import DsmlValueError
 from dsml.train import checkpoints
 
 SUFFIXES = {
@@ -44,10 +45,12 @@ def check_outputs(settings: dict, command: str) -> None:
     for i, flag in enumerate(flags):
         for other in flags[i + 1 :]:
             if _same(settings[flag], settings[other]):
-                raise ValueError(f"--{flag} and --{other} name the same file {settings[flag]!r}; give each its own.")
+                raise DsmlValueError(
+                    f"--{flag} and --{other} name the same file {settings[flag]!r}; give each its own."
+                )
         for source in ("table", "weights", "config", "vectors"):
             if _same(settings[flag], settings.get(source)):
-                raise ValueError(
+                raise DsmlValueError(
                     f"--{flag} {settings[flag]!r} is the {source} being read; writing there would destroy it."
                 )
     for flag in flags:
@@ -62,7 +65,7 @@ def check_outputs(settings: dict, command: str) -> None:
         except (OSError, ValueError) as err:
             raise _flag_error(err, flag) from None
         if flag in SUFFIXES and Path(path).suffix.lower() not in SUFFIXES[flag]:
-            raise ValueError(f"--{flag} {path!r} should end in {' or '.join(SUFFIXES[flag])}.")
+            raise DsmlValueError(f"--{flag} {path!r} should end in {' or '.join(SUFFIXES[flag])}.")
 
 
 def _folder(path) -> Path:

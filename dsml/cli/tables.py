@@ -20,6 +20,7 @@ from dsml._checks import listing, require_columns, require_no_nulls
 from dsml.data import datasets, images, shipped
 from dsml.data.datasets import ImageDataset
 from dsml.data.imagefiles import decoding, parallel
+from dsml.errors import DsmlFileNotFoundError, DsmlValueError
 
 
 @dataclass
@@ -47,19 +48,19 @@ def read_table(path: str | Path) -> pl.DataFrame:
         return shipped.dataset(str(path))
     path = Path(path)
     if not path.exists():
-        raise FileNotFoundError(f"table {str(path)!r} does not exist.{_shipped_hint(path)}")
+        raise DsmlFileNotFoundError(f"table {str(path)!r} does not exist.{_shipped_hint(path)}")
     if path.is_dir():
-        raise ValueError(f"{str(path)!r} is a folder; give the path of a .csv or .parquet table.")
+        raise DsmlValueError(f"{str(path)!r} is a folder; give the path of a .csv or .parquet table.")
     kind = "parquet" if path.suffix == ".parquet" else "CSV"
     if kind == "CSV":
         with open(path, "rb") as f:
             if b"\0" in f.read(4096):  # polars would read any bytes as one strange column
-                raise ValueError(f"cannot read table {str(path)!r} as CSV: it is not a text file.")
+                raise DsmlValueError(f"cannot read table {str(path)!r} as CSV: it is not a text file.")
     try:
         return pl.read_parquet(path) if kind == "parquet" else pl.read_csv(path)
     except (pl.exceptions.PolarsError, OSError, UnicodeDecodeError) as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise ValueError(f"cannot read table {str(path)!r} as {kind}: {first}") from None
+        raise DsmlValueError(f"cannot read table {str(path)!r} as {kind}: {first}") from None
 
 
 def _shipped_hint(path: Path) -> str:
@@ -88,7 +89,7 @@ def class_codes(y: torch.Tensor, table_cn, saved_cn) -> torch.Tensor:
     unknown = [c for c in plain_classes(table_cn) if str(c) not in saved]
     if unknown:
         shown = listing(unknown, 5, repr)
-        raise ValueError(
+        raise DsmlValueError(
             f"the table has label(s) {shown} that the network was not trained on; it knows "
             f"{', '.join(repr(c) for c in saved_cn[:10])}{' ...' if len(saved_cn) > 10 else ''}."
         )
@@ -107,7 +108,7 @@ def check_image_shape(got, wanted) -> None:
         return
     c, h, w = wanted
     fix = f"pass --size {h} {w} to resize them" if got[0] == c else "give it images of that kind"
-    raise ValueError(
+    raise DsmlValueError(
         f"the images are {_shape_text(got)}, but the network was trained on {_shape_text(wanted)} images: {fix}."
     )
 

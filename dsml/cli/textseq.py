@@ -18,6 +18,7 @@ import torch
 from dsml._checks import require_columns
 from dsml.cli.tables import Data, plain_classes
 from dsml.data import sequences, text
+from dsml.errors import DsmlFileNotFoundError, DsmlValueError
 
 DEFAULT_MAX_LENGTH = 200
 NO_LABEL = "__dsml_no_label__"
@@ -28,13 +29,13 @@ def read_vectors(path: str):
     try:
         from gensim.models import KeyedVectors
     except ModuleNotFoundError:
-        raise ValueError("--vectors needs the gensim package: pip install gensim.") from None
+        raise DsmlValueError("--vectors needs the gensim package: pip install gensim.") from None
     try:
         return KeyedVectors.load_word2vec_format(path, binary=str(path).endswith(".bin"))
     except FileNotFoundError:
-        raise FileNotFoundError(f"word-vector file {path!r} does not exist.") from None
+        raise DsmlFileNotFoundError(f"word-vector file {path!r} does not exist.") from None
     except (ValueError, UnicodeDecodeError, EOFError) as err:
-        raise ValueError(
+        raise DsmlValueError(
             f"cannot read word vectors from {path!r} (word2vec format: a first line 'words dimensions', then "
             f"one word and its numbers per line; .bin for the binary form): {str(err).splitlines()[0]}"
         ) from None
@@ -106,7 +107,7 @@ def load_series(df: pl.DataFrame, settings: dict, saved: dict | None = None) -> 
     """A sequence table's train and test series as NaN-padded ``(N, T, F)`` tensors."""
     features = list(saved["features"]) if saved and not settings["features"] else feature_columns(df, settings)
     if saved and len(features) != len(saved["features"]):
-        raise ValueError(
+        raise DsmlValueError(
             f"the network was trained on {len(saved['features'])} features ({', '.join(saved['features'])}); "
             f"--features names {len(features)}."
         )

@@ -18,6 +18,7 @@ from dsml.cli.config import with_defaults
 from dsml.cli.options import DIVERGED, INTERRUPTED, OK
 from dsml.cli.tables import read_table
 from dsml.engine.batches import is_dataset
+from dsml.errors import DsmlValueError
 from dsml.models import registry
 from dsml.train import checkpoints, distributed, finetune, loop, seeding
 from dsml.train.options import TrainOptions
@@ -39,7 +40,7 @@ def require_classes(data) -> None:
     found = sorted({data.cn[int(c)] for c in y.unique()}, key=str) if len(y) else []
     if len(found) < 2:
         shown = f"only class {found[0]!r}" if found else "no rows"
-        raise ValueError(f"the training rows have {shown}: a classifier needs two classes or more to learn from.")
+        raise DsmlValueError(f"the training rows have {shown}: a classifier needs two classes or more to learn from.")
 
 
 def build_model(settings: dict, data):
@@ -89,18 +90,18 @@ def check_backbone_flags(settings: dict) -> None:
     checked before the table is loaded."""
     backbone = settings.get("backbone")
     if backbone is not None and settings["model"] != "small_convnet":
-        raise ValueError(f"--backbone {backbone} is for --model small_convnet, not --model {settings['model']}.")
+        raise DsmlValueError(f"--backbone {backbone} is for --model small_convnet, not --model {settings['model']}.")
     if settings.get("head_epochs") is None:
         if settings.get("body_lr_factor") is not None:
-            raise ValueError("--body-lr-factor sets the body's learning rate of --head-epochs fine-tuning; add it.")
+            raise DsmlValueError("--body-lr-factor sets the body's learning rate of --head-epochs fine-tuning; add it.")
         return
     if settings["model"] != "small_convnet":
-        raise ValueError(
+        raise DsmlValueError(
             f"--head-epochs fine-tunes the pretrained --model small_convnet; --model {settings['model']} "
             "has no pretrained body."
         )
     if settings["checkpoint"]:
-        raise ValueError(
+        raise DsmlValueError(
             "--head-epochs cannot be combined with --checkpoint: the two stages would overwrite each other's "
             "training state. Use --save FILE for the weights."
         )
@@ -134,9 +135,9 @@ def prepare(explicit: dict) -> tuple[dict, object, TrainOptions]:
     settings = with_defaults("train", explicit)
     settings["device"] = common.resolve_device(settings["device"])
     if settings["resume"] and not settings["checkpoint"]:
-        raise ValueError("--resume continues the run in --checkpoint FILE; give --checkpoint too.")
+        raise DsmlValueError("--resume continues the run in --checkpoint FILE; give --checkpoint too.")
     if not settings["table"]:
-        raise ValueError("train needs a table: python -m dsml train TABLE (or table = ... in --config).")
+        raise DsmlValueError("train needs a table: python -m dsml train TABLE (or table = ... in --config).")
     outputs.check_outputs(settings, "train")
     options = train_options(settings)  # every training setting checked by the library now, before the table is read
     table = read_table(settings["table"])

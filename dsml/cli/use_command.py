@@ -16,6 +16,7 @@ from dsml.cli import common, messages, outputs, tables, textseq
 from dsml.cli.config import with_defaults
 from dsml.cli.options import OK
 from dsml.engine.losses import predicted_codes, probabilities
+from dsml.errors import DsmlValueError
 from dsml.scoring import collect_outputs
 from dsml.train import checkpoints
 
@@ -36,7 +37,7 @@ def _saved_data(info: dict, weights: str) -> dict:
         return saved
     if kind == "sequence":
         return {"kind": "sequence"}
-    raise ValueError(
+    raise DsmlValueError(
         f"{weights!r} does not record how its table was read (the vocabulary of a text network): "
         "save it with python -m dsml train --save, or score it in Python with DSTorch.score_text."
     )
@@ -46,7 +47,7 @@ def open_weights(command: str, explicit: dict):
     """Settings, the rebuilt network, and the checkpoint's record of its data, for ``score``/``predict``."""
     weights = explicit.get("weights")
     if not weights:
-        raise ValueError(f"{command} needs the weights: --weights FILE (a file written by train --save).")
+        raise DsmlValueError(f"{command} needs the weights: --weights FILE (a file written by train --save).")
     info = checkpoints.checkpoint_info(weights)
     if not info.get("architecture"):
         checkpoints.load_model(weights)  # raises, saying how to use weights of a network dsml cannot rebuild
@@ -57,7 +58,7 @@ def open_weights(command: str, explicit: dict):
     common.fill_defaults(settings, saved["kind"], explicit)
     settings["device"] = common.resolve_device(settings["device"])
     if not settings["table"]:
-        raise ValueError(f"{command} needs a table: python -m dsml {command} TABLE --weights {weights}.")
+        raise DsmlValueError(f"{command} needs a table: python -m dsml {command} TABLE --weights {weights}.")
     outputs.check_outputs(settings, command)
     common.print_settings(command, settings)
     model = checkpoints.load_model(weights).to(settings["device"])
@@ -103,13 +104,13 @@ def predict(explicit: dict) -> int:
     """Write the table's own columns with ``prediction_`` and a ``prob_<class>`` column per class."""
     settings, model, saved, info = open_weights("predict", explicit)
     if not settings["out"]:
-        raise ValueError("predict needs --out FILE.csv or FILE.parquet for the predictions.")
+        raise DsmlValueError("predict needs --out FILE.csv or FILE.parquet for the predictions.")
     X, rows = _inputs(tables.read_table(settings["table"]), settings, saved)
     outputs_, _ = collect_outputs(model, X)
     probs = probabilities(outputs_).numpy()
     cn = info.get("cn") or list(range(probs.shape[1]))
     if len(cn) != probs.shape[1]:
-        raise ValueError(
+        raise DsmlValueError(
             f"the network gives {probs.shape[1]} outputs but {settings['weights']!r} names {len(cn)} classes."
         )
     columns = {"prediction_": np.asarray(cn, dtype=object)[predicted_codes(outputs_).numpy()].tolist()}

@@ -33,6 +33,7 @@ import platformdirs
 from dsml._checks import warn
 from dsml._files import atomic_write
 from dsml.data import packs
+from dsml.errors import DsmlFileNotFoundError, DsmlPermissionError
 
 ENV_VAR = "DSML_CACHE"
 PACKED = Path(__file__).resolve().parents[1] / packs.FOLDER  # dsml/_shipped in an installed wheel
@@ -213,7 +214,7 @@ def _staging(root: Path, name: str) -> Path:
 
 def _not_writable(root: Path, name: str, err: OSError) -> PermissionError:
     where = err.filename or root
-    return PermissionError(
+    return DsmlPermissionError(
         f"dsml cannot unpack its shipped data set {name}: the cache folder {str(root)!r} cannot be written "
         f"({err.strerror or err} at {str(where)!r}). Set the environment variable {ENV_VAR} to a folder you can "
         "write (e.g. export DSML_CACHE=/tmp/dsml-cache), or DSML_DATA to a dsml checkout that holds data/ and media/."
@@ -225,7 +226,7 @@ def _verified(packed: Packed, name: str) -> Path:
     entry = packed.entry(name)
     archive = packed.folder / entry["file"]
     if not archive.is_file():
-        raise FileNotFoundError(
+        raise DsmlFileNotFoundError(
             f"the packed data set {name} ({str(archive)!r}) is missing from this dsml installation. "
             f"Reinstall dsml: {FIX}; or set DSML_DATA to a dsml checkout."
         )

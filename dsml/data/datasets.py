@@ -21,6 +21,7 @@ from torch.utils.data import Dataset
 from dsml._checks import require_bool
 from dsml.data.imagefiles.decoding import check_headers, decode, image_headers, require_size
 from dsml.data.images import image_table
+from dsml.errors import DsmlIndexError, DsmlTypeError
 
 
 class ImageDataset(Dataset):
@@ -77,7 +78,7 @@ class ImageDataset(Dataset):
         n = len(self)
         i = int(i)
         if not -n <= i < n:
-            raise IndexError(f"item {i} is out of range: this dataset has {n} images.")
+            raise DsmlIndexError(f"item {i} is out of range: this dataset has {n} images.")
         i %= n
         pixels = decode(str(self.paths[i]), int(self.rows[i]), self.mode, self.size, self.crop)
         if not pixels.flags.writeable:  # torch wants memory it may write
@@ -86,7 +87,7 @@ class ImageDataset(Dataset):
         if self.transform is not None:
             x = self.transform(x)
             if not isinstance(x, torch.Tensor):
-                raise TypeError(
+                raise DsmlTypeError(
                     f"the transform should return a tensor, got {type(x).__name__}. It receives a uint8 "
                     "tensor (C, H, W); with torchvision use transforms.v2 (not ToPILImage at the end)."
                 )

@@ -24,6 +24,7 @@ import torch
 
 from dsml._checks import require_int, require_number
 from dsml.data.splits import stratified_split
+from dsml.errors import DsmlFileNotFoundError, DsmlNotADirectoryError, DsmlTypeError, DsmlValueError
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff")
 UNLABELLED = "unlabelled"
@@ -56,15 +57,15 @@ def _subfolders(folder: Path) -> list[Path]:
 
 def _check_root(root) -> Path:
     if not isinstance(root, (str, os.PathLike)):
-        raise TypeError(f"root should be a folder path (a string or Path). Got {type(root).__name__}.")
+        raise DsmlTypeError(f"root should be a folder path (a string or Path). Got {type(root).__name__}.")
     path = Path(root).expanduser()
     if not path.exists():
-        raise FileNotFoundError(
+        raise DsmlFileNotFoundError(
             f"folder {str(root)!r} does not exist (looked relative to {os.getcwd()}). "
             "Check the spelling, or pass an absolute path."
         )
     if not path.is_dir():
-        raise NotADirectoryError(
+        raise DsmlNotADirectoryError(
             f"{str(root)!r} is a file, not a folder. Pass the folder that holds the class sub-folders "
             f"(e.g. {str(path.parent)!r})."
         )
@@ -85,7 +86,7 @@ def _class_rows(folder: Path, what: str) -> list[tuple[str, Path]]:
         return [(UNLABELLED, p) for p in loose]
     if loose:
         shown = ", ".join(repr(p.name) for p in loose[:3])
-        raise ValueError(
+        raise DsmlValueError(
             f"{what} holds class sub-folders and also {len(loose)} image(s) directly inside it ({shown}). "
             "Move each image into the sub-folder of its class, or out of the folder."
         )
@@ -103,13 +104,13 @@ def _split_folders(root: Path) -> list[tuple[str, Path]] | None:
     if "train" not in names or (others and "test" not in names):
         return None
     if others:
-        raise ValueError(
+        raise DsmlValueError(
             f"folder {str(root)!r} is split into train/ and test/, but also holds {others}. "
             "Move those into train/ or test/, or out of the folder."
         )
     if "test" not in names:
         found = ", ".join(f"{p.name}/" for p in subs)
-        raise ValueError(
+        raise DsmlValueError(
             f"folder {str(root)!r} holds {found} but no test/ folder. Rename the folder of images to test on "
             f"to test/, or pass the train/ folder itself ({(root / 'train').as_posix()!r}) to draw a seeded "
             "test split from it."
@@ -126,7 +127,7 @@ def _require_two_per_class(labels: list[str], paths: list[Path]) -> None:
     single = [label for label, n in counts.items() if n == 1]
     if single:
         example = next(p for label, p in zip(labels, paths) if label == single[0])
-        raise ValueError(
+        raise DsmlValueError(
             f"class {single[0]!r} has only one image ({str(example)!r}), so it cannot be split into train and "
             f"test{f' (nor can {single[1:]})' if len(single) > 1 else ''}. Add images to it, or remove the class."
         )
@@ -136,7 +137,7 @@ def _no_images_error(root: Path) -> ValueError:
     listed = sorted(p.name for p in root.iterdir())
     shown = ", ".join(repr(n) for n in listed[:8]) + (f" and {len(listed) - 8} more" if len(listed) > 8 else "")
     holds = f"It holds: {shown}." if listed else "It is empty."
-    return ValueError(
+    return DsmlValueError(
         f"found no images in folder {str(root)!r}. {holds} dsml looks for files ending in "
         f"{', '.join(IMAGE_EXTENSIONS)} (any case) inside class sub-folders, or directly inside a folder "
         "of images with no labels."

@@ -22,6 +22,8 @@ import re
 import tarfile
 from pathlib import Path
 
+from dsml.errors import DsmlFileNotFoundError, DsmlValueError
+
 FOLDER = "_shipped"  # inside the dsml package
 MANIFEST = "manifest.json"
 SUFFIX = ".tar.xz"  # smaller than .tar.gz by 4% here (notes/packaging.md); unpacking takes a fraction of a second
@@ -50,7 +52,7 @@ def plan(root: str | Path) -> dict[str, list[str]]:
     """
     root = Path(root)
     if not (root / "data").is_dir():
-        raise FileNotFoundError(
+        raise DsmlFileNotFoundError(
             f"no 'data' folder in {str(root)!r}: build the wheel from a dsml checkout or its sdist, "
             "which hold data/ and media/."
         )
@@ -65,13 +67,13 @@ def plan(root: str | Path) -> dict[str, list[str]]:
     every = {_relative(p, root) for folder in ("data", "media") for p in _files(root / folder)}
     unsafe = sorted(p for p in claimed if not SAFE_MEMBER.fullmatch(p))
     if unsafe:
-        raise ValueError(
+        raise DsmlValueError(
             f"{len(unsafe)} shipped file name(s) have characters a pack does not take, e.g. {unsafe[0]!r}: "
             "use letters, digits, '_', '-' and '.' only (and no name starting with '.' or '-')."
         )
     if every - claimed:
         left = sorted(every - claimed)
-        raise ValueError(
+        raise DsmlValueError(
             f"{len(left)} shipped file(s) belong to no pack, e.g. {left[0]!r}: a table is data/<name>.csv with its "
             "images in media/<name>/, a backbone is data/backbones/<name>.pt. Move or remove them."
         )

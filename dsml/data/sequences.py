@@ -30,6 +30,7 @@ import torch
 
 from dsml._checks import require_choice, require_columns, require_int
 from dsml.data.tables import check_labels, encode_labels, rows_text, train_test_rows
+from dsml.errors import DsmlTypeError, DsmlValueError
 
 NAN_POLICIES = ("error", "keep", "zero")
 
@@ -48,7 +49,7 @@ def default_features(df: pl.DataFrame, reserved: set, hint: str = "features=[...
     if not found:
         listed = ", ".join(f"{c!r} ({dtype})" for c, dtype in df.schema.items())
         taken = ", ".join(repr(c) for c in df.columns if c in reserved)
-        raise ValueError(
+        raise DsmlValueError(
             f"the sequence table has no numeric feature column besides {taken}. Its columns are: {listed}. "
             f"Name the feature columns with {hint}, or cast a text column to numbers, e.g. "
             "pl.col(name).cast(pl.Float32)."
@@ -63,7 +64,7 @@ def _feature_columns(df: pl.DataFrame, features: Sequence[str] | None, reserved:
     require_columns(df, features, what="the sequence table", hint="features=[...]")
     wrong = [f"{c!r} ({df.schema[c]})" for c in features if not df.schema[c].is_numeric()]
     if wrong:
-        raise TypeError(
+        raise DsmlTypeError(
             f"feature columns should be numeric; {', '.join(wrong)} are not. Convert them, e.g. "
             f"pl.col(name).cast(pl.Float32), or leave them out with features=[...]."
         )
@@ -76,7 +77,7 @@ def _check_rows(df: pl.DataFrame, id: str, step: str, features: list[str], per_s
     for column in [id, step, *features]:
         nulls = rows.filter(pl.col(column).is_null())["_row"].to_list()
         if nulls:
-            raise ValueError(
+            raise DsmlValueError(
                 f"column {column!r} has {len(nulls)} null value(s), at row(s) {rows_text(nulls)}. "
                 "Drop or fill them first (e.g. .fill_null(strategy='forward'))."
             )
@@ -84,7 +85,7 @@ def _check_rows(df: pl.DataFrame, id: str, step: str, features: list[str], per_s
     if len(repeated):
         first = repeated.head(4)
         shown = "; ".join(f"row {r}: {id}={i!r}, {step}={s!r}" for r, i, s in first.select("_row", id, step).rows())
-        raise ValueError(
+        raise DsmlValueError(
             f"{len(repeated)} rows repeat an ({id}, {step}) pair, so a series has two values "
             f"at one step: {shown}. Keep one row per pair, e.g. df.unique([{id!r}, {step!r}])."
         )
@@ -92,7 +93,7 @@ def _check_rows(df: pl.DataFrame, id: str, step: str, features: list[str], per_s
         changing = df.group_by(id).agg(pl.col(column).n_unique().alias("n")).filter(pl.col("n") > 1)
         if len(changing):
             ids = ", ".join(repr(i) for i in changing[id].head(5).to_list())
-            raise ValueError(
+            raise DsmlValueError(
                 f"column {column!r} should be the same on every row of a series; it changes "
                 f"within {len(changing)} series, e.g. {id} {ids}."
             )
@@ -106,13 +107,13 @@ def _check_finite(df: pl.DataFrame, features: list[str], nan: str) -> None:
         values = df[column]
         infinite = values.is_infinite().arg_true().to_list()
         if infinite:
-            raise ValueError(
+            raise DsmlValueError(
                 f"column {column!r} has {len(infinite)} infinite value(s), at row(s) {rows_text(infinite)}. "
                 "Drop or fix them first."
             )
         nans = values.is_nan().arg_true().to_list()
         if nans and nan == "error":
-            raise ValueError(
+            raise DsmlValueError(
                 f"column {column!r} has {len(nans)} NaN value(s), at row(s) {rows_text(nans)}; NaN also marks the "
                 "padding after a series, so a step of NaN at its end would vanish. Fill or drop them first "
                 f"(e.g. pl.col({column!r}).fill_nan(0.0)), or pass nan='zero' (NaN becomes 0) or nan='keep'."
@@ -168,7 +169,7 @@ def load_sequences(
     """
     require_columns(df, [id, step, label_name], what="the sequence table", hint="id=..., step=..., label_name=...")
     if len(df) == 0:
-        raise ValueError("the sequence table has no rows.")
+        raise DsmlValueError("the sequence table has no rows.")
     nan = require_choice(nan, "nan", NAN_POLICIES)
     max_length = None if max_length is None else require_int(max_length, "max_length (steps per series)", min=1)
     has_index = index is not None and index in df.columns

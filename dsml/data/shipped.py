@@ -23,6 +23,7 @@ import polars as pl
 
 from dsml._checks import require_choice
 from dsml.data import cache
+from dsml.errors import DsmlFileNotFoundError
 
 ENV_VAR = "DSML_DATA"
 
@@ -70,7 +71,7 @@ def _located() -> tuple[str, Path, cache.Packed | None]:
     if packed is not None:
         return "cache", packed.root, packed
     where = f"{ENV_VAR}={setting!r}, so dsml looked in {str(root)!r}" if setting else f"dsml looked in {str(root)!r}"
-    raise FileNotFoundError(
+    raise DsmlFileNotFoundError(
         f"dsml cannot find its shipped data: {where} and found no 'data' folder of dsml's there. "
         f"A dsml wheel carries them packed in {str(cache.PACKED)!r}, but this installation has none there. "
         f"Set the environment variable {ENV_VAR} to the folder that holds 'data/' and 'media/' (a dsml checkout), "
@@ -214,7 +215,7 @@ def dataset(name: str) -> pl.DataFrame:
     file, kind, _ = DATASETS[name]
     path = data_path("data", file)
     if not path.is_file():
-        raise FileNotFoundError(
+        raise DsmlFileNotFoundError(
             f"the shipped table {str(path)!r} is missing from the data folder {str(path.parent)!r}. "
             f"Point {ENV_VAR} at a complete dsml checkout, or rebuild the table with its script in scripts/."
         )
@@ -228,7 +229,7 @@ def _absolute(paths: pl.Series, root: Path) -> pl.Series:
     """``root/path`` for each path (the shipped tables hold paths relative to ``root``), first image checked."""
     first = root / str(paths[0])
     if not first.is_file():
-        raise FileNotFoundError(
+        raise DsmlFileNotFoundError(
             f"the images of this table are missing: {str(first)!r} does not exist (looked in the folder "
             f"{str(first.parent)!r}). Point {ENV_VAR} at a dsml checkout that has the 'media' folder."
         )

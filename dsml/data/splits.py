@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import torch
 
+from dsml.errors import DsmlValueError
+
 
 def stratified_split(y, fraction: float, seed: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Split row numbers into kept and held-out rows, class by class.
@@ -19,7 +21,7 @@ def stratified_split(y, fraction: float, seed: int | None = None) -> tuple[torch
         >>> train_rows, valid_rows = stratified_split(y_train, 0.2, seed=1)
     """
     if not isinstance(fraction, (int, float)) or not 0 < fraction < 1:
-        raise ValueError(f"valid_fraction should be a number between 0 and 1, e.g. 0.2. Got {fraction!r}.")
+        raise DsmlValueError(f"valid_fraction should be a number between 0 and 1, e.g. 0.2. Got {fraction!r}.")
     y = torch.as_tensor(y)
     generator = torch.Generator().manual_seed(0 if seed is None else seed)
     groups = (
@@ -37,5 +39,7 @@ def stratified_split(y, fraction: float, seed: int | None = None) -> tuple[torch
     keep = torch.ones(len(y), dtype=torch.bool)  # pragma: no mutate (equivalent: 0/1 floats mask the same)
     keep[valid] = False
     if not keep.any() or len(valid) == 0:
-        raise ValueError(f"valid_fraction={fraction} leaves no rows for training or for validation ({len(y)} rows).")
+        raise DsmlValueError(
+            f"valid_fraction={fraction} leaves no rows for training or for validation ({len(y)} rows)."
+        )
     return keep.nonzero().reshape(-1), valid

@@ -23,6 +23,7 @@ import torch
 
 from dsml._checks import require_choice, require_columns, rows_text
 from dsml.data.splits import stratified_split
+from dsml.errors import DsmlTypeError, DsmlValueError
 
 SPLITS = ("train", "test")
 CLASS_ORDERS = ("sorted", "appearance")
@@ -37,27 +38,27 @@ def null_rows(series: pl.Series) -> list[int]:
 def require_table_rows(df: pl.DataFrame, what: str = "the table") -> None:
     """Raise ``ValueError`` when ``df`` has no rows."""
     if len(df) == 0:
-        raise ValueError(f"{what} has no rows. Check the filter or the file it was read from.")
+        raise DsmlValueError(f"{what} has no rows. Check the filter or the file it was read from.")
 
 
 def require_path_column(df: pl.DataFrame, column: str) -> list[str]:
     """The file paths in ``column`` as strings; refuses other types, nulls and empty paths, naming the rows."""
     dtype = df.schema[column]
     if dtype not in (pl.String, pl.Categorical) and not isinstance(dtype, pl.Enum):
-        raise TypeError(
+        raise DsmlTypeError(
             f"column {column!r} should hold file paths as text, e.g. 'media/mnist/0.png'; it holds {dtype}. "
             f"Pass the right column with filepath=..., or convert it with pl.col({column!r}).cast(pl.Utf8)."
         )
     paths = df[column].cast(pl.String)
     nulls = null_rows(paths)
     if nulls:
-        raise ValueError(
+        raise DsmlValueError(
             f"{len(nulls)} row(s) have no file path (null in column {column!r}): row(s) {rows_text(nulls)}. "
             f"Drop them first, e.g. df.filter(pl.col({column!r}).is_not_null())."
         )
     empty = (paths.str.strip_chars() == "").arg_true().to_list()
     if empty:
-        raise ValueError(
+        raise DsmlValueError(
             f"{len(empty)} row(s) have an empty file path in column {column!r}: row(s) {rows_text(empty)}. "
             "Fix or drop them."
         )
@@ -68,7 +69,7 @@ def _label_type_error(labels: pl.Series, what: str) -> TypeError | None:
     dtype = labels.dtype
     if dtype.is_numeric() or dtype in (pl.String, pl.Categorical, pl.Boolean) or isinstance(dtype, pl.Enum):
         return None
-    return TypeError(
+    return DsmlTypeError(
         f"{what} should hold one class per row (text, whole numbers or booleans); it holds {dtype}. "
         "Pick the right column, or turn each value into one class name first, e.g. with .cast(pl.Utf8)."
     )
@@ -89,7 +90,7 @@ def _spacing_error(labels: pl.Series, what: str) -> ValueError | None:
         return None
     key, variants = clashes["key"][0], clashes["label"][0].to_list()
     rows = ((stripped == key) & (labels != key)).arg_true().to_list()
-    return ValueError(
+    return DsmlValueError(
         f"{what} has labels that differ only in spaces at the start or end: "
         f"{' and '.join(repr(v) for v in variants)} (with spaces at row(s) {rows_text(rows)}), which would "
         f"become {len(variants)} classes. Strip them first: df.with_columns(pl.col({labels.name!r}).str.strip_chars())."
@@ -108,7 +109,7 @@ def check_labels(labels: pl.Series, what: str | None = None) -> None:
         labels = labels.cast(pl.String)
     nulls = null_rows(labels)
     if nulls:
-        raise ValueError(
+        raise DsmlValueError(
             f"{len(nulls)} row(s) have no label (null in {what}): row(s) {rows_text(nulls)}. "
             f"Drop or fix them first, e.g. df.filter(pl.col({labels.name!r}).is_not_null())."
         )
@@ -118,7 +119,7 @@ def check_labels(labels: pl.Series, what: str | None = None) -> None:
     if labels.dtype.is_float():
         nans = labels.is_nan().arg_true().to_list()
         if nans:
-            raise ValueError(
+            raise DsmlValueError(
                 f"{len(nans)} row(s) have NaN (not a number) as their label in {what}: row(s) {rows_text(nans)}. "
                 "NaN is no class: drop those rows or give them a label."
             )
@@ -180,7 +181,7 @@ def split_masks(
     misspelt = [(v, n) for v, n in odd if v is not None and v.strip().lower() in SPLITS]
     if misspelt:
         listed = ", ".join(f"{v!r} ({n} rows)" for v, n in misspelt)
-        raise ValueError(
+        raise DsmlValueError(
             f"column {index!r} should hold 'train' or 'test' (lower case, no spaces); "
             f"found {listed}. Fix it with pl.col({index!r}).str.strip_chars().str.to_lowercase()."
         )
@@ -212,7 +213,7 @@ def train_test_rows(
     if index not in (None, "index"):
         require_columns(df, [index])
     if y is None:
-        raise ValueError(
+        raise DsmlValueError(
             "the table has no 'index' column, so the training rows come from a seeded split stratified by "
             "label: pass label_expr= (and seed=) exactly as given to load_text to get the same rows."
         )

@@ -21,6 +21,7 @@ import torch
 
 from dsml._checks import require_choice, require_columns
 from dsml.data.tables import CLASS_ORDERS, encode_labels, null_rows, rows_text, train_test_rows
+from dsml.errors import DsmlTypeError, DsmlValueError
 
 # "drop" skips unknown tokens (the book's default); the others keep their place: "unk" (and "keep", the
 # same) as a dsml Vocabulary's "<unk>", "pad" as pad_idx. A gensim model has no unknown word, so with it
@@ -51,10 +52,10 @@ class Vocabulary:
     def __init__(self, index_to_key: Sequence[str]):
         index_to_key = tuple(index_to_key)
         if index_to_key[:2] != (self.PAD, self.UNK):
-            raise ValueError(f"a Vocabulary starts with {self.PAD!r}, {self.UNK!r}. Got {list(index_to_key[:2])}.")
+            raise DsmlValueError(f"a Vocabulary starts with {self.PAD!r}, {self.UNK!r}. Got {list(index_to_key[:2])}.")
         if len(set(index_to_key)) != len(index_to_key):
             twice = [w for w, n in Counter(index_to_key).items() if n > 1][:5]
-            raise ValueError(f"a Vocabulary lists each word once; these appear twice or more: {twice}.")
+            raise DsmlValueError(f"a Vocabulary lists each word once; these appear twice or more: {twice}.")
         self.index_to_key = index_to_key
         # the reverse lookup, derived once from index_to_key (immutable, so they cannot drift apart)
         self.key_to_index = {word: i for i, word in enumerate(index_to_key)}
@@ -63,7 +64,7 @@ class Vocabulary:
     def from_token_lists(cls, token_lists, min_count: int = 2) -> Vocabulary:
         """Every token seen at least ``min_count`` times, most frequent first (ties alphabetical)."""
         if not isinstance(min_count, int) or isinstance(min_count, bool) or min_count < 1:
-            raise ValueError(f"min_count should be a whole number >= 1. Got {min_count!r}.")
+            raise DsmlValueError(f"min_count should be a whole number >= 1. Got {min_count!r}.")
         counts = Counter(t for tokens in token_lists for t in tokens if t is not None)
         counts.pop(cls.PAD, None)
         counts.pop(cls.UNK, None)
@@ -90,7 +91,7 @@ def _as_expr(expr, what: str, df: pl.DataFrame) -> pl.Expr:
             return default_tokens(expr)
         return pl.col(expr)
     if not isinstance(expr, pl.Expr):
-        raise TypeError(
+        raise DsmlTypeError(
             f"{what} should be a polars expression such as pl.col('text') or a column name. Got {type(expr).__name__}."
         )
     require_columns(df, expr.meta.root_names(), what="the text table", hint="tokens_expr=..., label_expr=...")
@@ -112,14 +113,14 @@ def tokenise(df: pl.DataFrame, tokens_expr) -> list[list[str]]:
     expr = _as_expr(tokens_expr, "tokens_expr", df)
     tokens = df.select(expr.alias("tokens")).to_series()
     if tokens.dtype != pl.List(pl.Utf8):
-        raise TypeError(
+        raise DsmlTypeError(
             f"tokens_expr should give a list of tokens per row, e.g. "
             f"c.text.str.to_lowercase().str.extract_all(r'[a-z]+'). It gave {tokens.dtype}."
         )
     nulls = null_rows(tokens)
     if nulls:
         source = ", ".join(repr(n) for n in expr.meta.root_names())
-        raise ValueError(
+        raise DsmlValueError(
             f"{len(nulls)} row(s) have no text (null in {source}): row(s) {rows_text(nulls)}. "
             f"Drop them first, e.g. df.filter(pl.col({expr.meta.root_names()[0]!r}).is_not_null()), "
             "or fill them with an empty string."
@@ -147,7 +148,7 @@ def _model_lookup(model) -> tuple[dict, Sequence[str] | None, int | None]:
         return model.key_to_index, model.index_to_key, model.unk_idx
     vectors = getattr(model, "wv", model)  # a gensim Word2Vec keeps its words in .wv (KeyedVectors)
     if not hasattr(vectors, "key_to_index"):
-        raise TypeError(
+        raise DsmlTypeError(
             "model should be a gensim Word2Vec (with .wv.key_to_index), a dsml Vocabulary, or None to "
             f"build a Vocabulary from the training rows. Got {type(model).__name__}."
         )
@@ -158,7 +159,7 @@ def _check_pad_idx(pad_idx: int, key_to_index: dict, index_to_key) -> None:
     """``pad_idx`` must be an id of the vocabulary or one past it; warn when it is a real word's id."""
     size = len(key_to_index)
     if not isinstance(pad_idx, int) or isinstance(pad_idx, bool) or not 0 <= pad_idx <= size:
-        raise ValueError(
+        raise DsmlValueError(
             f"pad_idx={pad_idx!r} is outside the vocabulary of {size} words (ids 0..{size - 1}). "
             f"Use pad_idx={size} with DSTorch.embedding_matrix(model) (the vectors plus an all-zero "
             "padding row), or pad_idx=0 with a dsml Vocabulary."
@@ -206,7 +207,7 @@ def _warn_empty(lengths: np.ndarray, train_rows: torch.Tensor) -> None:
     if not empty:
         return
     if len(empty) == len(lengths) or (len(train_rows) and set(train_rows.tolist()) <= set(empty)):
-        raise ValueError(
+        raise DsmlValueError(
             "every row (or every training row) is all padding: no token is in the vocabulary. Check that "
             "the tokens are made the same way as the vocabulary's words (e.g. lower-cased)."
         )
@@ -260,18 +261,18 @@ def embedding_matrix(model) -> torch.Tensor:
         >>> model = TextCNN(emb, len(cn), pad_idx=len(w2v.wv))
     """
     if isinstance(model, Vocabulary):
-        raise TypeError(
+        raise DsmlTypeError(
             "a dsml Vocabulary has no word vectors: give the model its size instead, "
             "e.g. TextCNN(len(vocab), num_classes), for an embedding learned in training."
         )
     vectors = getattr(getattr(model, "wv", model), "vectors", None)
     if vectors is None:
-        raise TypeError(
+        raise DsmlTypeError(
             f"model should be a gensim Word2Vec or KeyedVectors (with .wv.vectors). Got {type(model).__name__}."
         )
     vectors = torch.as_tensor(np.asarray(vectors), dtype=torch.float32)
     if vectors.ndim != 2:
-        raise ValueError(f"the word vectors should be a (V, D) matrix. Got shape {tuple(vectors.shape)}.")
+        raise DsmlValueError(f"the word vectors should be a (V, D) matrix. Got shape {tuple(vectors.shape)}.")
     return torch.cat([vectors, vectors.new_zeros(1, vectors.shape[1])])
 
 
@@ -341,7 +342,7 @@ def load_text(
     """
     require_columns(df, [], what="the text table")
     if not isinstance(max_length, int) or isinstance(max_length, bool) or max_length < 1:
-        raise ValueError(f"max_length should be a whole number >= 1 (ids per row). Got {max_length!r}.")
+        raise DsmlValueError(f"max_length should be a whole number >= 1 (ids per row). Got {max_length!r}.")
     require_choice(unknown_policy, "unknown_policy", UNKNOWN_POLICIES)
     require_choice(class_order, "class_order", CLASS_ORDERS)
     token_lists = tokenise(df, tokens_expr)

@@ -9,14 +9,13 @@ worker processes.
 
 from __future__ import annotations
 
-import os
-import re
 from collections.abc import Iterator
 
 import torch
 from torch.utils.data import DataLoader, Dataset
 
 from dsml._checks import as_tensor, require_same_length
+from dsml.errors import DsmlError, DsmlTypeError, DsmlValueError
 
 
 def to_device(x: torch.Tensor, device: torch.device) -> torch.Tensor:
@@ -57,7 +56,7 @@ class TensorBatches:
         if self.y is not None:
             require_same_length(self.X, self.y)
         if not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"batch_size should be a positive whole number. Got {batch_size!r}.")
+            raise DsmlValueError(f"batch_size should be a positive whole number. Got {batch_size!r}.")
         self.batch_size = batch_size
         self.device = torch.device(device) if device is not None else self.X.device
         self.shuffle = shuffle
@@ -103,29 +102,20 @@ class TensorBatches:
             yield to_device(xb, self.device), None if yb is None else to_device(yb, self.device)
 
 
-_DSML = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep  # this package's folder
-
-
 def _own_error(err: Exception) -> Exception | None:
     """dsml's own error from a ``DataLoader`` worker, without the worker's traceback; ``None`` for any other.
 
     A worker's error comes back as the same type with a ~20-line message:
-    ``Caught ValueError in DataLoader worker process 0.``, the traceback, and
-    dsml's one-line message last. When the error was raised by dsml's code
-    (the innermost frame is in this package), that last line is the whole
-    story; an error from a user's transform keeps its traceback.
+    ``Caught DsmlValueError in DataLoader worker process 0.``, the traceback, and
+    dsml's one-line message last. For an error dsml raised on purpose (a ``DsmlError``), that last line is
+    the whole story; any other error (e.g. from a user's transform) keeps its traceback.
     """
     text = str(err)
-    if not text.startswith("Caught ") or "in DataLoader worker process" not in text:
+    if not isinstance(err, DsmlError) or not text.startswith("Caught ") or "in DataLoader worker process" not in text:
         return None
-    frames = re.findall(r'^  File "([^"]+)"', text, flags=re.MULTILINE)
-    last = text.rfind(f"\n{type(err).__name__}: ")
-    if not frames or not os.path.abspath(frames[-1]).startswith(_DSML) or last < 0:
-        return None
-    try:
-        return type(err)(text[last + len(type(err).__name__) + 3 :].strip())
-    except Exception:  # noqa: BLE001 - an exception type that needs other arguments: keep torch's
-        return None
+    name = f"\n{type(err).__module__}.{type(err).__qualname__}: "  # how the worker's traceback ends
+    last = text.rfind(name)
+    return None if last < 0 else type(err)(text[last + len(name) :].strip())
 
 
 class LoaderBatches:
@@ -192,7 +182,7 @@ class LoaderBatches:
             return
         top = int(yb.max())
         if top > self.max_code:
-            raise ValueError(
+            raise DsmlValueError(
                 f"a batch of the Dataset has class code {top}, but the model gives outputs for codes 0 to "
                 f"{self.max_code} only. Give the model one output per class (nn.Linear(..., {top + 1}))."
             )
@@ -226,7 +216,7 @@ def batches(
     """Batches of ``(X, y)`` from tensors or from a ``Dataset`` (then ``y`` must be ``None``)."""
     if is_dataset(X):
         if y is not None:
-            raise TypeError(
+            raise DsmlTypeError(
                 "pass either a Dataset (which yields (x, y) pairs) or tensors X and y, not a Dataset and y."
             )
         return LoaderBatches(

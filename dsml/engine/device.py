@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from dsml.errors import DsmlTypeError, DsmlValueError
+
 
 def pick_device(model: nn.Module, device: str | torch.device | None = None) -> torch.device:
     """The device to run ``model`` on.
@@ -43,24 +45,28 @@ def requested_device(device: str | torch.device) -> torch.device:
         device(type='cpu')
     """
     if not isinstance(device, (str, torch.device)):
-        raise TypeError(f"device should be a name such as 'cpu' or 'cuda'. Got {type(device).__name__}.")
+        raise DsmlTypeError(f"device should be a name such as 'cpu' or 'cuda'. Got {type(device).__name__}.")
     try:
         device = torch.device(device)
     except RuntimeError:
         guess = {"gpu": "cuda", "nvidia": "cuda"}.get(str(device).split(":")[0].lower().strip())
         hint = f" Did you mean {guess!r}?" if guess else ""
-        raise ValueError(f"device should be 'cpu', 'cuda' or 'cuda:N' (e.g. 'cuda:1'). Got {device!r}.{hint}") from None
+        raise DsmlValueError(
+            f"device should be 'cpu', 'cuda' or 'cuda:N' (e.g. 'cuda:1'). Got {device!r}.{hint}"
+        ) from None
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {str(device)!r} was asked for, but torch sees no CUDA GPU here. Use device='cpu'.")
+        raise DsmlValueError(
+            f"device {str(device)!r} was asked for, but torch sees no CUDA GPU here. Use device='cpu'."
+        )
     if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
-        raise ValueError(
+        raise DsmlValueError(
             f"device {str(device)!r} was asked for, but this machine has {torch.cuda.device_count()} GPU(s) "
             f"(cuda:0 to cuda:{torch.cuda.device_count() - 1})."
         )
     if device.type == "mps" and not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
-        raise ValueError("device 'mps' (Apple GPUs) was asked for, but this machine has none. Use device='cpu'.")
+        raise DsmlValueError("device 'mps' (Apple GPUs) was asked for, but this machine has none. Use device='cpu'.")
     if device.type not in ("cpu", "cuda", "mps"):
-        raise ValueError(f"dsml trains on 'cpu', 'cuda' or 'mps'. Got {str(device)!r}.")
+        raise DsmlValueError(f"dsml trains on 'cpu', 'cuda' or 'mps'. Got {str(device)!r}.")
     return device
 
 

@@ -18,6 +18,7 @@ from dsml._checks import as_tensor, require_finite, require_same_length, require
 from dsml.engine.batches import batches, is_dataset
 from dsml.engine.forward import eval_mode, first_tensor, forward, model_device
 from dsml.engine.losses import require_codes_within, resolve_loss
+from dsml.errors import DsmlValueError
 
 EVAL_BATCH_SIZE = 512
 
@@ -80,7 +81,7 @@ def iter_outputs(
                 captured = None
                 if layer is not None:
                     if not caught or caught[-1] is None:
-                        raise ValueError(
+                        raise DsmlValueError(
                             f"layer {layer_name or ''!r} ({type(layer).__name__}) was not used (or gave no tensor) "
                             "when the model ran on X, so it has no activations. Pick a layer of the forward path."
                         )
@@ -117,7 +118,7 @@ def evaluate(
     loss_sum, rows, loss, tally = 0.0, 0, None, None
     for batch in iter_outputs(model, X, y, batch_size):
         if batch.targets is None:
-            raise ValueError("evaluate needs the targets y (or a Dataset that yields (x, y) pairs).")
+            raise DsmlValueError("evaluate needs the targets y (or a Dataset that yields (x, y) pairs).")
         if loss is None:  # picked from the first batch: class codes or floats, 1 or K outputs
             outputs = batch.outputs.shape[1] if batch.outputs.ndim > 1 else 1
             loss = resolve_loss(loss_fn, batch.targets, outputs)
@@ -130,5 +131,5 @@ def evaluate(
         tally.add(batch.outputs, batch.targets)  # the line above checked this batch
         rows += n
     if rows == 0:
-        raise ValueError("X has no rows, so there is nothing to evaluate.")
+        raise DsmlValueError("X has no rows, so there is nothing to evaluate.")
     return loss.metrics(loss_sum, tally.total(), rows, prefix)

@@ -13,6 +13,8 @@ import re
 import torch
 from torch import nn
 
+from dsml.errors import DsmlTypeError, DsmlValueError
+
 # Shape mistakes, recognised by torch's own wording (not by a word such as "Expected" anywhere).
 _SHAPE_ERRORS = re.compile(
     r"mat1 and mat2 shapes cannot be multiplied"
@@ -44,7 +46,7 @@ def model_device(model: nn.Module) -> torch.device:
     if param is None:
         return torch.device("cpu")
     if param.device.type == "meta":
-        raise ValueError(
+        raise DsmlValueError(
             f"this {type(model).__name__}'s parameters are on the 'meta' device: they have shapes but no "
             "values, so it cannot run. Build the model normally, or give it values first "
             "(model.to_empty(device='cpu') and then load its weights)."
@@ -75,7 +77,7 @@ def forward(model: nn.Module, xb: torch.Tensor) -> torch.Tensor:
     except IndexError as err:
         if xb.dtype.is_floating_point:
             raise
-        raise ValueError(
+        raise DsmlValueError(
             f"a token id in this batch (largest {int(xb.max())}) is outside the model's embedding "
             f"(torch said: {err}). Build the embedding from the same vocabulary as X."
         ) from None
@@ -86,7 +88,7 @@ def forward(model: nn.Module, xb: torch.Tensor) -> torch.Tensor:
         _add_note(err, f"dsml: the model raised this on a batch of shape {tuple(xb.shape)}, {xb.dtype}.")
         raise
     if not isinstance(out, torch.Tensor):
-        raise TypeError(
+        raise DsmlTypeError(
             f"the model returned a {type(out).__name__}, but dsml needs one tensor of outputs per batch "
             "(N, outputs), e.g. the logits. Make forward() return only that tensor."
         )
@@ -113,9 +115,9 @@ def explain_forward_error(model: nn.Module, xb: torch.Tensor, err: Exception) ->
     """A ``ValueError``/``TypeError`` saying what to do about a shape or dtype mistake; ``None`` for other errors."""
     text = str(err).splitlines()[0] if str(err) else type(err).__name__
     if _DTYPE_ERRORS.search(text):
-        return TypeError(_dtype_message(model, xb) + f" (torch said: {text})")
+        return DsmlTypeError(_dtype_message(model, xb) + f" (torch said: {text})")
     if _SHAPE_ERRORS.search(text):
-        return ValueError(_shape_message(model, tuple(xb.shape)) + f" (torch said: {text})")
+        return DsmlValueError(_shape_message(model, tuple(xb.shape)) + f" (torch said: {text})")
     return None
 
 

@@ -23,6 +23,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from dsml.errors import DsmlTypeError, DsmlValueError
+
 Kind = Literal["multiclass", "binary", "regression"]
 
 KINDS: dict[str, Kind] = {
@@ -116,12 +118,12 @@ class Loss:
             if not check:
                 return out, y
             if out.ndim != 2:
-                raise ValueError(
+                raise DsmlValueError(
                     f"loss {self.name!r} needs one output per class, (N, classes); the model gives outputs of "
                     f"shape {tuple(out.shape)}."
                 )
             if y.device.type == "cpu" and len(y) and int(y.max()) >= out.shape[1]:
-                raise ValueError(
+                raise DsmlValueError(
                     f"a row has class code {int(y.max())}, but the model gives only {out.shape[1]} outputs per "
                     f"row. Make its last layer nn.Linear(..., {int(y.max()) + 1}) or more."
                 )
@@ -129,7 +131,7 @@ class Loss:
         if out.shape != y.shape:
             if check and (out.shape[0] != y.shape[0] or out.numel() != y.numel()):
                 per_row = math.prod(y.shape[1:])
-                raise ValueError(
+                raise DsmlValueError(
                     f"loss {self.name!r} compares each output with a target, but the model gives "
                     f"{math.prod(out.shape[1:])} output(s) per row and y has {per_row} value(s) per row. "
                     + (
@@ -206,7 +208,7 @@ def refuse_float_class_codes(y: torch.Tensor | None, num_outputs: int | None, na
     if y is None or not y.dtype.is_floating_point or not num_outputs or num_outputs < 2 or len(y) == 0:
         return
     if y.ndim == 1 and bool((y == y.round()).all()) and 0 <= float(y.min()) and float(y.max()) < num_outputs:
-        raise TypeError(
+        raise DsmlTypeError(
             f"{name} holds class codes as floats ({y.dtype}) for a model with {num_outputs} outputs per row: class "
             f"codes should be int64. Use {name}.long() (load_image and load_text give int64 codes), or pass "
             "loss='mse' if these really are numbers to predict."
@@ -217,7 +219,7 @@ def require_codes_within(top_code: int, num_outputs: int, loss: Loss, name: str)
     """Raise ``ValueError`` when class code ``top_code`` of ``name`` has no output of the model."""
     classes = 2 if loss.kind == "binary" else num_outputs
     if top_code >= classes:
-        raise ValueError(
+        raise DsmlValueError(
             f"{name} has class code {top_code}, but the model gives only {num_outputs} output(s) per row "
             f"(codes 0 to {classes - 1}). Use labels coded like the training rows (the same load_image call), "
             f"or give the model more outputs."
@@ -250,12 +252,14 @@ def resolve_loss(loss, y: torch.Tensor | None, num_outputs: int | None) -> Loss:
     if isinstance(loss, str):
         if loss not in KINDS:
             listed = ", ".join(repr(k) for k in KINDS)
-            raise ValueError(f"loss should be one of {listed}, or a loss function. Got {loss!r}.")
+            raise DsmlValueError(f"loss should be one of {listed}, or a loss function. Got {loss!r}.")
         return Loss(KINDS[loss])
     if isinstance(loss, type) and issubclass(loss, nn.Module):
-        raise TypeError(f"loss should be a loss object, e.g. loss={loss.__name__}(), not the class {loss.__name__}.")
+        raise DsmlTypeError(
+            f"loss should be a loss object, e.g. loss={loss.__name__}(), not the class {loss.__name__}."
+        )
     if callable(loss):
         kind = next((k for t, k in _MODULE_KINDS.items() if isinstance(loss, t)), None)
         name = type(loss).__name__ if isinstance(loss, nn.Module) else getattr(loss, "__name__", "custom")
         return Loss(kind or _infer_kind(y, num_outputs), loss, name)
-    raise TypeError(f"loss should be a name such as 'cross_entropy' or a loss function. Got {type(loss).__name__}.")
+    raise DsmlTypeError(f"loss should be a name such as 'cross_entropy' or a loss function. Got {type(loss).__name__}.")

@@ -10,6 +10,7 @@ from torch import nn
 from dsml._checks import as_tensor, require_labels, require_same_length
 from dsml.engine.batches import is_dataset
 from dsml.engine.evaluation import EVAL_BATCH_SIZE, iter_outputs
+from dsml.errors import DsmlValueError
 from dsml.inside.layers import find_layer
 
 
@@ -21,7 +22,7 @@ def _capture(model: nn.Module, module: nn.Module, name: str, X, batch_size: int)
         if batch.targets is not None:
             labels.append(batch.targets.cpu())
     if not chunks:
-        raise ValueError("X has no rows, so there are no activations.")
+        raise DsmlValueError("X has no rows, so there are no activations.")
     return torch.cat(chunks), (torch.cat(labels) if labels else None)
 
 
@@ -33,7 +34,7 @@ def principal_components(Z: torch.Tensor, k: int) -> torch.Tensor:
     """
     Z = Z.double()
     if not 1 <= k <= min(Z.shape):
-        raise ValueError(
+        raise DsmlValueError(
             f"components should be between 1 and {min(Z.shape)} (rows {Z.shape[0]}, units {Z.shape[1]}). Got {k}."
         )
     Zc = Z - Z.mean(dim=0)

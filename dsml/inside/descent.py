@@ -18,6 +18,7 @@ import polars as pl
 import torch
 
 from dsml._checks import require_columns, require_int
+from dsml.errors import DsmlTypeError, DsmlValueError
 
 METHODS = ("gd", "momentum", "newton")
 MAX_ABS_X = 1e6  # a path beyond this has diverged; stop it there rather than fill the table with inf
@@ -48,22 +49,22 @@ def derivatives(f: Callable, x: float, order: int = 2) -> tuple[float, float, fl
     try:
         y = f(xt)
     except TypeError as err:
-        raise TypeError(
+        raise DsmlTypeError(
             f"f should take and return a torch tensor, using torch operations (torch.exp, not math.exp "
             f"or np.exp). Calling it on tensor({x}) failed: {err}"
         ) from None
     if not isinstance(y, torch.Tensor):
-        raise TypeError(
+        raise DsmlTypeError(
             f"f should return a torch tensor built with torch operations (torch.exp, not math.exp "
             f"or np.exp), so autograd can differentiate it. Got {type(y).__name__}."
         )
     if y.numel() != 1:
-        raise ValueError(
+        raise DsmlValueError(
             f"f should return one number (a scalar tensor) for a scalar x. Got a tensor of shape {tuple(y.shape)}."
         )
     y = y.reshape(())
     if not y.requires_grad:
-        raise ValueError(
+        raise DsmlValueError(
             "f's result does not depend on x through torch operations, so it has no derivative. "
             "Build f from torch functions (torch.exp, torch.sin, ...)."
         )
@@ -118,16 +119,16 @@ def gradient_descent(
         >>> gradient_descent(method="momentum", lr=0.05, momentum=0.95).tail(1)  # ends near x = 0.87
     """
     if method not in METHODS:
-        raise ValueError(f"method should be one of {', '.join(repr(m) for m in METHODS)}. Got {method!r}.")
+        raise DsmlValueError(f"method should be one of {', '.join(repr(m) for m in METHODS)}. Got {method!r}.")
     if momentum is not None and method != "momentum":
-        raise ValueError(f"momentum={momentum} only applies to method='momentum' (got method={method!r}).")
+        raise DsmlValueError(f"momentum={momentum} only applies to method='momentum' (got method={method!r}).")
     momentum = 0.5 if momentum is None else float(momentum)
     if not 0 <= momentum < 1:
-        raise ValueError(f"momentum should be in [0, 1). Got {momentum}.")
+        raise DsmlValueError(f"momentum should be in [0, 1). Got {momentum}.")
     if method != "newton" and not lr > 0:
-        raise ValueError(f"lr should be a positive number. Got {lr!r}.")
+        raise DsmlValueError(f"lr should be a positive number. Got {lr!r}.")
     if not isinstance(steps, int) or steps < 0:
-        raise ValueError(f"steps should be a whole number >= 0. Got {steps!r}.")
+        raise DsmlValueError(f"steps should be a whole number >= 0. Got {steps!r}.")
     f = two_minima if f is None else f
     order = 2 if method == "newton" else 1
     x, v = float(x0), 0.0
@@ -139,7 +140,7 @@ def gradient_descent(
             break
         if method == "newton":
             if d2fx == 0:
-                raise ValueError(
+                raise DsmlValueError(
                     f"Newton's method cannot continue at step {step}: f''({x:g}) = 0, "
                     "so the quadratic approximation has no minimum."
                 )

@@ -17,6 +17,7 @@ from torch import nn
 
 from dsml._checks import as_tensor, require_int, require_labels, require_number, require_same_length
 from dsml.engine.evaluation import EVAL_BATCH_SIZE
+from dsml.errors import DsmlValueError
 from dsml.inside.activations import activations
 from dsml.inside.layers import find_layer
 from dsml.models.pretrained import PretrainedNet
@@ -35,7 +36,7 @@ def feature_layer(model: nn.Module) -> str:
     leaves = [(name, m) for name, m in model.named_modules() if name and not list(m.children())]
     last = max((i for i, (_, m) in enumerate(leaves) if isinstance(m, nn.Linear)), default=None)
     if last is None or last == 0:
-        raise ValueError(
+        raise DsmlValueError(
             f"this {type(model).__name__} has no layer before a final nn.Linear, so dsml cannot tell where its "
             "features are. Pass layer='...' (see DSTorch.summary for the names)."
         )
@@ -77,7 +78,7 @@ def _features(model, X, y, layer: str, batch_size: int, name: str) -> tuple[torc
     Z = torch.tensor(table.select(_units(table)).to_numpy(), dtype=torch.float32)
     if y is None:
         if "label" not in table.columns:
-            raise ValueError(f"linear_probe needs y_{name} with the tensor X_{name}.")
+            raise DsmlValueError(f"linear_probe needs y_{name} with the tensor X_{name}.")
         y = torch.tensor([int(v) for v in table["label"]])
     y = require_labels(as_tensor(y, f"y_{name}"), f"y_{name}")
     require_same_length(Z, y, f"X_{name}", f"y_{name}")

@@ -15,6 +15,7 @@ from torch import nn
 
 from dsml._checks import as_tensor
 from dsml.engine.forward import eval_mode, forward, model_device
+from dsml.errors import DsmlValueError
 from dsml.inside.layers import find_module
 
 
@@ -82,13 +83,13 @@ def feature_maps(model: nn.Module, x, layer: str | nn.Module | None = None) -> p
         >>> feature_maps(model, X_test[0], "features.1").filter(pl.col("channel") == 0)
     """
     if x is None:
-        raise ValueError("give the image x whose feature maps to draw, e.g. X_test[0].")
+        raise DsmlValueError("give the image x whose feature maps to draw, e.g. X_test[0].")
     name, module = feature_map_layer(model, layer)
     x = as_tensor(x, "x")
     if x.ndim == 3:
         x = x[None]
     if x.ndim != 4 or len(x) != 1:
-        raise ValueError(f"feature_maps takes one image (C, H, W), e.g. X_test[0]. Got shape {tuple(x.shape)}.")
+        raise DsmlValueError(f"feature_maps takes one image (C, H, W), e.g. X_test[0]. Got shape {tuple(x.shape)}.")
     seen: list[torch.Tensor] = []
     handle = module.register_forward_hook(lambda mod, inp, out: seen.append(out))
     try:
@@ -99,7 +100,7 @@ def feature_maps(model: nn.Module, x, layer: str | nn.Module | None = None) -> p
     maps = seen[-1] if seen else None
     if not isinstance(maps, torch.Tensor) or maps.ndim != 4:
         got = "was not used" if not seen else f"gave {type(maps).__name__} of shape {tuple(getattr(maps, 'shape', ()))}"
-        raise ValueError(f"layer {name!r} {got}; feature maps need a layer whose output is (1, K, h, w).")
+        raise DsmlValueError(f"layer {name!r} {got}; feature maps need a layer whose output is (1, K, h, w).")
     m = maps[0].float().cpu().numpy()
     ch, r, c = np.meshgrid(*(np.arange(n) for n in m.shape), indexing="ij")
     return pl.DataFrame({"channel": ch.ravel(), "row": r.ravel(), "col": c.ravel(), "value": m.ravel()})

@@ -19,6 +19,7 @@ from dsml._checks import as_tensor, require_choice, require_int, require_same_le
 from dsml.engine.batches import batches
 from dsml.engine.forward import eval_mode, forward, model_device
 from dsml.engine.losses import resolve_loss
+from dsml.errors import DsmlTypeError, DsmlValueError
 from dsml.inside.layers import find_module
 from dsml.inside.unroll import check_unrollable, unrolled
 
@@ -38,7 +39,7 @@ def _hidden_norms(model, rnn, xb, yb, criterion, loss):
     with unrolled(rnn) as record:
         out = forward(model, xb)
     if not record["states"]:
-        raise ValueError("the recurrent layer was not used when the model ran on X, so it has no hidden states.")
+        raise DsmlValueError("the recurrent layer was not used when the model ran on X, so it has no hidden states.")
     criterion, total = _row_losses(criterion, loss, out, yb)
     grads = torch.autograd.grad(total, record["states"], allow_unused=True)
     norms = torch.stack([torch.zeros(len(xb), device=xb.device) if g is None else g.norm(dim=1) for g in grads], 1)
@@ -76,7 +77,7 @@ def _input_norms(model, xb, yb, criterion, loss):
 
 def _one_model(model, X, y, wrt, layer, loss, batch_size) -> pl.DataFrame:
     if not isinstance(model, nn.Module):
-        raise TypeError(f"model should be a torch nn.Module. Got {type(model).__name__}.")
+        raise DsmlTypeError(f"model should be a torch nn.Module. Got {type(model).__name__}.")
     rnn = None
     if wrt == "hidden":
         name, rnn = find_module(model, layer, (nn.RNNBase,), what="gradients per hidden state")
@@ -99,7 +100,7 @@ def _one_model(model, X, y, wrt, layer, loss, batch_size) -> pl.DataFrame:
             sums[: len(batch_sums)] += batch_sums
             counts[: len(batch_counts)] += batch_counts
     if len(sums) == 0:
-        raise ValueError("X has no rows, so there are no gradients to measure.")
+        raise DsmlValueError("X has no rows, so there are no gradients to measure.")
     return pl.DataFrame(
         {
             "step": np.arange(len(sums), dtype=np.int64),
@@ -154,15 +155,15 @@ def sequence_gradients(
     wrt = require_choice(wrt, "wrt", WRT)
     batch_size = require_int(batch_size, "batch_size", min=1)
     if wrt == "input" and layer is not None:
-        raise ValueError("layer chooses the recurrent layer for wrt='hidden'; leave it out with wrt='input'.")
+        raise DsmlValueError("layer chooses the recurrent layer for wrt='hidden'; leave it out with wrt='input'.")
     X = as_tensor(X, "X")
     if y is None:
-        raise ValueError("sequence_gradients needs the targets y: the gradient is that of the loss.")
+        raise DsmlValueError("sequence_gradients needs the targets y: the gradient is that of the loss.")
     y = as_tensor(y, "y")
     require_same_length(X, y)
     if isinstance(model, dict):
         if not model:
-            raise ValueError("the dict of models is empty.")
+            raise DsmlValueError("the dict of models is empty.")
         tables = [
             _one_model(m, X, y, wrt, layer, loss, batch_size).select(pl.lit(str(k)).alias("model"), pl.all())
             for k, m in model.items()

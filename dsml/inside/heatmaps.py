@@ -29,6 +29,7 @@ from dsml._checks import as_tensor, require_choice, require_int
 from dsml.engine.batches import batches
 from dsml.engine.forward import eval_mode, forward, model_device
 from dsml.engine.losses import predicted_codes
+from dsml.errors import DsmlTypeError, DsmlValueError
 from dsml.inside.layers import find_module
 
 HEATMAP_BATCH_SIZE = 64
@@ -38,9 +39,9 @@ METHODS = ("grad_cam", "saliency")
 def _check_images(X, what: str) -> torch.Tensor:
     X = as_tensor(X, "X")
     if not X.dtype.is_floating_point:
-        raise TypeError(f"{what} needs float inputs (images). Got {X.dtype}.")
+        raise DsmlTypeError(f"{what} needs float inputs (images). Got {X.dtype}.")
     if X.ndim < 2 or len(X) == 0:
-        raise ValueError(
+        raise DsmlValueError(
             f"{what} needs a batch of inputs (N, ...), e.g. X_test[:8] or X_test[i:i + 1] for one image. "
             f"Got shape {tuple(X.shape)}."
         )
@@ -54,15 +55,15 @@ def target_codes(target, outputs: torch.Tensor) -> torch.Tensor:
     k = 2 if outputs.shape[1] == 1 else outputs.shape[1]
     codes = as_tensor(target, "target").to(outputs.device)
     if codes.dtype.is_floating_point or codes.dtype == torch.bool:
-        raise TypeError(f"target should be a class code (int) or one per row. Got {codes.dtype}.")
+        raise DsmlTypeError(f"target should be a class code (int) or one per row. Got {codes.dtype}.")
     if codes.ndim == 0:
         codes = codes.expand(len(outputs))
     if codes.ndim != 1 or len(codes) != len(outputs):
-        raise ValueError(
+        raise DsmlValueError(
             f"target should be one class code, or one per row of X ({len(outputs)}). Got shape {tuple(codes.shape)}."
         )
     if len(codes) and (int(codes.min()) < 0 or int(codes.max()) >= k):
-        raise ValueError(
+        raise DsmlValueError(
             f"target has class code {int(codes.max())}, but the model scores only {k} classes (0 to {k - 1})."
         )
     return codes.long()
@@ -86,7 +87,7 @@ def _batch_targets(target, start: int, rows: int):
 def _explain(model: nn.Module, X: torch.Tensor, module: nn.Module | None, target, batch_size: int):
     """Input gradients (and, with ``module``, its outputs and their gradients) for each batch of ``X``."""
     if target is not None and as_tensor(target, "target").ndim == 1 and len(target) != len(X):
-        raise ValueError(f"target has {len(target)} class codes but X has {len(X)} rows: give one per row.")
+        raise DsmlValueError(f"target has {len(target)} class codes but X has {len(X)} rows: give one per row.")
     seen: dict[str, torch.Tensor] = {}
 
     def keep_output(mod, inp, out):
@@ -162,7 +163,7 @@ def grad_cam(
     """
     X = _check_images(X, "grad_cam")
     if X.ndim != 4:
-        raise ValueError(
+        raise DsmlValueError(
             f"grad_cam needs images (N, C, H, W). Got shape {tuple(X.shape)}; load them with flatten=False."
         )
     if layer is None:
@@ -174,7 +175,7 @@ def grad_cam(
         for _, A, dA in steps:
             if A is None or dA is None or A.ndim != 4:
                 shape = "nothing" if A is None else f"shape {tuple(A.shape)}"
-                raise ValueError(
+                raise DsmlValueError(
                     f"layer {name!r} gave {shape} on the way to the score; Grad-CAM needs feature maps (B, K, h, w) "
                     "that the prediction depends on. Pick a convolution layer (or the ReLU/pooling after one)."
                 )
@@ -199,7 +200,7 @@ def first_images(X, y=None, target=None, limit: int = 8):
     limit = require_int(limit, "limit", min=1)
     X = as_tensor(X, "X")[:limit]
     if X.ndim != 4:
-        raise ValueError(
+        raise DsmlValueError(
             f"plot_heatmaps draws images (N, C, H, W). Got shape {tuple(X.shape)}; load them with flatten=False."
         )
     if target is not None and as_tensor(target, "target").ndim == 1:  # one class per image: keep the drawn ones

@@ -33,6 +33,7 @@ from torch import nn
 from dsml._checks import as_tensor, require_int, require_number, require_same_length
 from dsml.engine.batches import is_dataset
 from dsml.engine.evaluation import EVAL_BATCH_SIZE, evaluate
+from dsml.errors import DsmlTypeError, DsmlValueError
 
 
 def random_directions(model: nn.Module, seed: int = 0) -> list[torch.Tensor]:
@@ -60,11 +61,11 @@ def _check_data(X, y):
     if is_dataset(X):
         return X, None
     if y is None:
-        raise ValueError("the loss needs the targets y (or a Dataset that yields (x, y) pairs).")
+        raise DsmlValueError("the loss needs the targets y (or a Dataset that yields (x, y) pairs).")
     X, y = as_tensor(X, "X"), as_tensor(y, "y")
     require_same_length(X, y)
     if len(X) == 0:
-        raise ValueError("X has no rows, so there is no loss to evaluate.")
+        raise DsmlValueError("X has no rows, so there is no loss to evaluate.")
     return X, y
 
 
@@ -117,7 +118,7 @@ def loss_landscape(
         >>> surface = loss_landscape(model, X_train, y_train, directions=2, steps=21)
     """
     if not isinstance(model, nn.Module):
-        raise TypeError(f"model should be a torch nn.Module. Got {type(model).__name__}.")
+        raise DsmlTypeError(f"model should be a torch nn.Module. Got {type(model).__name__}.")
     directions = require_int(directions, "directions", min=1, max=2)
     span = require_number(span, "span", min=0, min_inclusive=False)
     X, y = _check_data(X, y)
@@ -146,14 +147,14 @@ def _check_same_shape(model_a: nn.Module, model_b: nn.Module) -> None:
     a, b = model_a.state_dict(), model_b.state_dict()
     if a.keys() != b.keys():
         only = sorted(set(a) ^ set(b))[:5]
-        raise ValueError(
+        raise DsmlValueError(
             f"model_a and model_b have different layers (e.g. {only}); "
             "interpolate between two copies of one architecture."
         )
     wrong = [k for k in a if a[k].shape != b[k].shape]
     if wrong:
         k = wrong[0]
-        raise ValueError(f"{k!r} has shape {tuple(a[k].shape)} in model_a but {tuple(b[k].shape)} in model_b.")
+        raise DsmlValueError(f"{k!r} has shape {tuple(a[k].shape)} in model_a but {tuple(b[k].shape)} in model_b.")
 
 
 def loss_interpolation(
@@ -189,7 +190,7 @@ def loss_interpolation(
     """
     for name, m in (("model_a", model_a), ("model_b", model_b)):
         if not isinstance(m, nn.Module):
-            raise TypeError(f"{name} should be a torch nn.Module. Got {type(m).__name__}.")
+            raise DsmlTypeError(f"{name} should be a torch nn.Module. Got {type(m).__name__}.")
     _check_same_shape(model_a, model_b)
     margin = require_number(margin, "margin", min=0)
     X, y = _check_data(X, y)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from torch import nn
 
 from dsml._checks import listing
+from dsml.errors import DsmlTypeError, DsmlValueError
 
 MAX_NAMES_LISTED = 40
 
@@ -36,17 +37,17 @@ def find_module(
         'features.3'
     """
     if not isinstance(model, nn.Module):
-        raise TypeError(f"model should be a torch nn.Module. Got {type(model).__name__}.")
+        raise DsmlTypeError(f"model should be a torch nn.Module. Got {type(model).__name__}.")
     kind_names = " or ".join(k.__name__ for k in kinds)
     if layer is None:
         found = [(name, m) for name, m in model.named_modules() if name and isinstance(m, kinds)]
         if not found:
-            raise ValueError(f"this {type(model).__name__} has no {kind_names} layer, so it has no {what}.")
+            raise DsmlValueError(f"this {type(model).__name__} has no {kind_names} layer, so it has no {what}.")
         return found[0] if default == "first" else found[-1]
     if isinstance(layer, nn.Module):
         name = next((n for n, m in model.named_modules() if m is layer), None)
         if name is None:
-            raise ValueError(
+            raise DsmlValueError(
                 f"the {type(layer).__name__} passed as layer is not part of this {type(model).__name__}. "
                 "Pass one of its layers (e.g. model.features[0]) or a dotted name."
             )
@@ -55,13 +56,15 @@ def find_module(
         modules = dict(model.named_modules())
         if not layer or layer not in modules:
             names = [n for n in modules if n]
-            raise ValueError(f"this {type(model).__name__} has no layer {layer!r}. Its layers are: {_listed(names)}.")
+            raise DsmlValueError(
+                f"this {type(model).__name__} has no layer {layer!r}. Its layers are: {_listed(names)}."
+            )
         name, module = layer, modules[layer]
     else:
-        raise TypeError(f"layer should be a dotted name like 'features.0' or a module. Got {type(layer).__name__}.")
+        raise DsmlTypeError(f"layer should be a dotted name like 'features.0' or a module. Got {type(layer).__name__}.")
     if not isinstance(module, kinds):
         fitting = [n for n, m in model.named_modules() if n and isinstance(m, kinds)]
-        raise TypeError(
+        raise DsmlTypeError(
             f"layer {name!r} is a {type(module).__name__}, but {what} needs a {kind_names}. "
             f"This model's {kind_names} layers: {_listed(fitting) or 'none'}."
         )
@@ -71,7 +74,7 @@ def find_module(
 def find_layer(model: nn.Module, layer: str | nn.Module) -> tuple[str, nn.Module]:
     """The ``(dotted name, module)`` for ``layer``, a name like ``"net.2"`` or a submodule of ``model``."""
     if layer is None:
-        raise TypeError("layer should be a dotted module name like 'net.2' or a module. Got None.")
+        raise DsmlTypeError("layer should be a dotted module name like 'net.2' or a module. Got None.")
     return find_module(model, layer)
 
 

@@ -18,6 +18,7 @@ from torch import nn
 from dsml._checks import require_columns, require_int, require_number
 from dsml.engine.evaluation import EVAL_BATCH_SIZE, iter_outputs
 from dsml.engine.losses import predicted_codes, probabilities
+from dsml.errors import DsmlValueError
 from dsml.inside.layers import find_module
 from dsml.scoring import collect_outputs
 
@@ -126,7 +127,7 @@ def final_boundary(model: nn.Module) -> tuple[str, np.ndarray, float]:
     """
     name, last = find_module(model, None, (nn.Linear,), default="last", what="a final linear boundary")
     if last.out_features not in (1, 2):
-        raise ValueError(
+        raise DsmlValueError(
             f"the last linear layer {name!r} has {last.out_features} outputs; one straight boundary exists only "
             "for two classes (1 or 2 outputs)."
         )
@@ -155,7 +156,7 @@ def latent_points(model: nn.Module, df: pl.DataFrame) -> pl.DataFrame:
     require_columns(df, list(FEATURES), what="the table of points", hint="a table from toy_data with x1 and x2")
     name, last = find_module(model, None, (nn.Linear,), default="last", what="a latent space")
     if last.in_features != 2:
-        raise ValueError(
+        raise DsmlValueError(
             f"the last linear layer {name!r} reads {last.in_features} hidden units; the latent picture needs exactly 2 "
             "(make the last hidden layer 2 units wide, e.g. DenseNet(2, (16, 2), 2))."
         )

@@ -12,6 +12,7 @@ from dsml._checks import require_choice, require_labels
 from dsml._titles import prediction_titles
 from dsml.engine.evaluation import EVAL_BATCH_SIZE
 from dsml.engine.losses import predicted_codes
+from dsml.errors import DsmlTypeError, DsmlValueError
 from dsml.scoring import collect_outputs
 
 
@@ -44,11 +45,11 @@ def misclassified(
     """
     require_choice(by, "by", ("misclassified", "loss"))
     if not isinstance(df, pl.DataFrame):
-        raise TypeError(f"df should be a polars DataFrame (the table X came from). Got {type(df).__name__}.")
+        raise DsmlTypeError(f"df should be a polars DataFrame (the table X came from). Got {type(df).__name__}.")
     if y is None:
-        raise ValueError("finding mistakes needs the true labels y.")
+        raise DsmlValueError("finding mistakes needs the true labels y.")
     if len(df) != len(X):
-        raise ValueError(
+        raise DsmlValueError(
             f"df has {len(df)} rows but X has {len(X)}: pass the table rows X was built from, in the same "
             "order (e.g. mnist.filter(c.index == 'test') with X_test, or the whole table with X)."
         )

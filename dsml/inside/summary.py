@@ -9,6 +9,7 @@ from torch import nn
 from dsml._checks import as_tensor
 from dsml.engine.batches import is_dataset
 from dsml.engine.forward import eval_mode, forward, model_device
+from dsml.errors import DsmlTypeError, DsmlValueError
 
 
 def _shape_text(out, batch_dims: dict) -> str:
@@ -41,7 +42,7 @@ def _example_input(model: nn.Module, X_or_shape, rows: int) -> torch.Tensor | No
         return torch.zeros(rows, *X_or_shape, dtype=dtype, device=device)
     X = torch.as_tensor(X_or_shape[0][0])[None] if is_dataset(X_or_shape) else as_tensor(X_or_shape, "X")
     if X.ndim == 0 or len(X) == 0:
-        raise ValueError(f"summary needs at least one example row in X. Got shape {tuple(X.shape)}.")
+        raise DsmlValueError(f"summary needs at least one example row in X. Got shape {tuple(X.shape)}.")
     return X[:1].expand(rows, *X.shape[1:]).clone().to(device)
 
 
@@ -86,7 +87,7 @@ def summary(model: nn.Module, X_or_input_shape=None) -> pl.DataFrame:
         >>> summary(DenseNet(), (784,))  # net.0 holds 784 * 128 + 128 = 100,480 parameters
     """
     if not isinstance(model, nn.Module):
-        raise TypeError(f"model should be a torch nn.Module. Got {type(model).__name__}.")
+        raise DsmlTypeError(f"model should be a torch nn.Module. Got {type(model).__name__}.")
     named = list(model.named_modules())
     # leaves, and any module holding parameters of its own (a bare nn.Parameter beside its children)
     modules = {name or "(model)": m for name, m in named if not list(m.children()) or list(m.parameters(recurse=False))}

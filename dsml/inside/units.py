@@ -8,6 +8,7 @@ import numpy as np
 import polars as pl
 from torch import nn
 
+from dsml.errors import DsmlValueError
 from dsml.inside.layers import first_linear
 
 
@@ -38,10 +39,10 @@ def hidden_units(
     name, linear = first_linear(model, layer)
     shape = tuple(int(d) for d in image_shape)
     if len(shape) not in (2, 3) or min(shape) < 1:
-        raise ValueError(f"image_shape should be (H, W) or (C, H, W) with positive sizes. Got {image_shape!r}.")
+        raise DsmlValueError(f"image_shape should be (H, W) or (C, H, W) with positive sizes. Got {image_shape!r}.")
     pixels = math.prod(shape)
     if linear.in_features != pixels:
-        raise ValueError(
+        raise DsmlValueError(
             f"layer {name!r} takes {linear.in_features} inputs per row but image_shape {shape} has {pixels} "
             "values. Pass the shape of the images the model reads (e.g. (28, 28) for MNIST, (3, 32, 32) "
             "for colour), or the layer that reads the pixels."

@@ -18,6 +18,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
+from dsml.errors import DsmlValueError
+
 
 def _weights(rnn: nn.RNNBase, k: int) -> tuple[Tensor, Tensor, Tensor | None, Tensor | None]:
     w_ih, w_hh = getattr(rnn, f"weight_ih_l{k}"), getattr(rnn, f"weight_hh_l{k}")
@@ -49,7 +51,7 @@ def check_unrollable(rnn: nn.RNNBase, name: str) -> None:
     """Raise ``ValueError`` for the layers this step-by-step recomputation does not cover."""
     if rnn.bidirectional or getattr(rnn, "proj_size", 0):
         what = "bidirectional" if rnn.bidirectional else "projected (proj_size > 0)"
-        raise ValueError(
+        raise DsmlValueError(
             f"layer {name!r} is a {what} {type(rnn).__name__}: gradients per hidden state cover one-directional "
             "layers without projection. Use wrt='input' to see the gradient at each input step instead."
         )

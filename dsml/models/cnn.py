@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
+from dsml.errors import DsmlValueError
+
 
 class SimpleCNN(nn.Module):
     """Two convolution blocks, then a dense head: the book's ``SimpleCNN``.
@@ -39,7 +41,7 @@ class SimpleCNN(nn.Module):
         super().__init__()
         h, w = (image_size, image_size) if isinstance(image_size, int) else image_size
         if h < 4 or w < 4:
-            raise ValueError(f"image_size should be at least 4x4 (two 2x2 poolings). Got {h}x{w}.")
+            raise DsmlValueError(f"image_size should be at least 4x4 (two 2x2 poolings). Got {h}x{w}.")
         c1, c2 = channels
         # what the model registry needs to build this network again (checkpoints, `dsml score`)
         self.init_args = {

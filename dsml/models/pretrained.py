@@ -24,6 +24,7 @@ from torch import Tensor, nn
 
 from dsml._checks import require_bool, require_choice, require_int
 from dsml.data.shipped import status
+from dsml.errors import DsmlFileNotFoundError, DsmlTypeError, DsmlValueError
 from dsml.models import weights as weight_files
 from dsml.models.small_convnet import SmallConvNet
 
@@ -70,14 +71,14 @@ class ImageInput(nn.Module):
                 if x.ndim == 3
                 else "pass images (N, C, H, W)"
             )
-            raise ValueError(f"a pretrained model takes images (N, C, H, W). Got shape {tuple(x.shape)}: {hint}.")
+            raise DsmlValueError(f"a pretrained model takes images (N, C, H, W). Got shape {tuple(x.shape)}: {hint}.")
         if not x.dtype.is_floating_point:
-            raise TypeError(
+            raise DsmlTypeError(
                 f"a pretrained model takes float pixel values in [0, 1]. Got {x.dtype}: "
                 "load the images with load_image(..., scale=True)."
             )
         if x.shape[1] not in (1, 3):
-            raise ValueError(
+            raise DsmlValueError(
                 f"images should have 1 (grey) or 3 (RGB) channels. Got {x.shape[1]} (shape {tuple(x.shape)})."
             )
         if x.numel():
@@ -85,7 +86,7 @@ class ImageInput(nn.Module):
             lo, hi = float(lo), float(hi)
             if hi > 1 + RANGE_SLACK or lo < -RANGE_SLACK:
                 scale = " Values up to 255 mean the images were loaded with scale=False." if hi > 2 else ""
-                raise ValueError(
+                raise DsmlValueError(
                     f"a pretrained model expects pixel values in [0, 1], as load_image(..., scale=True) and "
                     f"image_dataset(..., scale=True) give them; these run from {lo:g} to {hi:g}.{scale} Reload with "
                     "scale=True (or divide by 255); the model normalises them itself, so do not normalise first."
@@ -213,7 +214,7 @@ def _take_last_linear(net: nn.Module) -> tuple[str, int]:
     """Replace the network's last ``nn.Linear`` (its classifier) by ``nn.Identity``; its name and inputs."""
     name = next((n for n, m in reversed(list(net.named_modules())) if isinstance(m, nn.Linear)), None)
     if name is None:
-        raise ValueError(f"{type(net).__name__} has no nn.Linear classifier to replace.")
+        raise DsmlValueError(f"{type(net).__name__} has no nn.Linear classifier to replace.")
     parent, _, child = name.rpartition(".")
     in_features = net.get_submodule(name).in_features
     setattr(net.get_submodule(parent) if parent else net, child, nn.Identity())
@@ -227,10 +228,10 @@ def _weights_file(spec: Architecture, arch: str, weights) -> tuple[Path, str]:
     if isinstance(weights, (str, os.PathLike)) and Path(weights).exists():
         return Path(weights), str(weights)
     if not isinstance(weights, (str, os.PathLike)):
-        raise TypeError(f"weights should be a name, a file path or None. Got {type(weights).__name__}.")
+        raise DsmlTypeError(f"weights should be a name, a file path or None. Got {type(weights).__name__}.")
     same_letters = [name for name in spec.weight_names if name.lower() == str(weights).lower()]
     hint = f" Did you mean {same_letters[0]!r}? Weights names are in capitals." if same_letters else ""
-    raise FileNotFoundError(
+    raise DsmlFileNotFoundError(
         f"weights={str(weights)!r} is neither a weights name of {arch} ({', '.join(spec.weight_names)}) nor a file "
         f"that exists (looked relative to {os.getcwd()}).{hint} Pass 'DEFAULT', a path, or None for random weights."
     )
@@ -246,7 +247,7 @@ def _load_body(body: nn.Module, path: Path, classifier: str, arch: str) -> None:
         body.load_state_dict(state)
     except RuntimeError as err:
         detail = " ".join(str(err).split())[:300]
-        raise ValueError(
+        raise DsmlValueError(
             f"the weights in {str(path)!r} do not fit {arch}: {detail}. Were they saved from another architecture?"
         ) from None
 

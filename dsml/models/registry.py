@@ -20,6 +20,7 @@ import numbers
 import torch
 from torch import nn
 
+from dsml.errors import DsmlTypeError, DsmlValueError
 from dsml.models.cnn import SimpleCNN
 from dsml.models.dense import DenseNet
 from dsml.models.pretrained import PretrainedNet, pretrained
@@ -59,7 +60,7 @@ def _plain(value):
         return float(value)
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
-    raise TypeError(f"{type(value).__name__} is not a plain value")
+    raise DsmlTypeError(f"{type(value).__name__} is not a plain value")
 
 
 def describe(model: nn.Module) -> dict | None:
@@ -98,7 +99,7 @@ def build(architecture: dict) -> nn.Module:
     """
     if not isinstance(architecture, dict) or architecture.get("class") not in CLASSES:
         got = architecture.get("class") if isinstance(architecture, dict) else architecture
-        raise ValueError(
+        raise DsmlValueError(
             f"cannot build a network from {got!r}: dsml rebuilds only {', '.join(CLASSES)}. "
             "For another class, build the model yourself and load its weights with DSTorch.load(model, path)."
         )
@@ -108,7 +109,7 @@ def build(architecture: dict) -> nn.Module:
         # a PretrainedNet is built by pretrained(); its weights (body and head) come from the checkpoint
         model = pretrained(**args, weights=None, freeze=False) if cls is PretrainedNet else cls(**args)
     except (TypeError, ValueError) as err:
-        raise ValueError(f"cannot build {cls.__name__}({signature(architecture)}): {err}") from None
+        raise DsmlValueError(f"cannot build {cls.__name__}({signature(architecture)}): {err}") from None
     frozen = set(architecture.get("frozen") or ())
     for name, param in model.named_parameters():
         if name in frozen:
@@ -131,7 +132,7 @@ def describe_text(architecture: dict | None) -> str:
 def data_kind(kind: str) -> str:
     """``"image"``, ``"text"`` or ``"sequence"``: the table a ``--model`` kind reads."""
     if kind not in KINDS:
-        raise ValueError(f"model kind should be one of {', '.join(KINDS)}. Got {kind!r}.")
+        raise DsmlValueError(f"model kind should be one of {', '.join(KINDS)}. Got {kind!r}.")
     return KINDS[kind][1]
 
 
@@ -170,12 +171,12 @@ def new_model(
         if kind == "dense":
             return DenseNet(in_features=int(torch.Size(input_shape).numel()), num_classes=num_classes)
         if len(input_shape) != 3:
-            raise ValueError(f"--model cnn needs images (C, H, W); got rows of shape {tuple(input_shape)}.")
+            raise DsmlValueError(f"--model cnn needs images (C, H, W); got rows of shape {tuple(input_shape)}.")
         c, h, w = input_shape
         return SimpleCNN(num_classes=num_classes, in_channels=c, image_size=(h, w))
     if table == "text":
         if embedding is None:
-            raise ValueError(f"--model {kind} needs a vocabulary size or word vectors.")
+            raise DsmlValueError(f"--model {kind} needs a vocabulary size or word vectors.")
         if kind == "textcnn":
             return TextCNN(embedding, num_classes, freeze=True, pad_idx=pad_idx)
         return TextRNN(embedding, num_classes, cell=cell or "lstm", freeze=True, pad_idx=pad_idx)

@@ -20,6 +20,7 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from dsml._checks import require_bool
+from dsml.errors import DsmlValueError
 
 CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 SUMMARIES = ("last", "mean", "max")
@@ -30,12 +31,12 @@ def make_rnn(
 ) -> nn.RNNBase:
     """A batch-first ``nn.RNN``/``nn.LSTM``/``nn.GRU``, checking the arguments."""
     if not isinstance(cell, str) or cell.lower() not in CELLS:
-        raise ValueError(f"cell should be one of {', '.join(repr(c) for c in CELLS)}. Got {cell!r}.")
+        raise DsmlValueError(f"cell should be one of {', '.join(repr(c) for c in CELLS)}. Got {cell!r}.")
     for name, value in (("input_size", input_size), ("hidden_size", hidden_size), ("num_layers", num_layers)):
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ValueError(f"{name} should be a whole number >= 1. Got {value!r}.")
+            raise DsmlValueError(f"{name} should be a whole number >= 1. Got {value!r}.")
     if not 0 <= dropout < 1:
-        raise ValueError(f"dropout should be a probability in [0, 1). Got {dropout!r}.")
+        raise DsmlValueError(f"dropout should be a probability in [0, 1). Got {dropout!r}.")
     # nn.LSTM's own dropout acts between stacked layers only (and warns with one layer)
     return CELLS[cell.lower()](
         input_size,
@@ -51,7 +52,7 @@ def summary_parts(summary: str) -> list[str]:
     """``"last+mean+max"`` -> ``["last", "mean", "max"]``, checking each part."""
     parts = summary.split("+") if isinstance(summary, str) else []
     if not parts or any(p not in SUMMARIES for p in parts) or len(set(parts)) != len(parts):
-        raise ValueError(
+        raise DsmlValueError(
             f"summary should be 'last', 'mean', 'max' or several joined by '+', e.g. 'last+mean+max'. Got {summary!r}."
         )
     return parts
@@ -157,7 +158,7 @@ class SequenceRNN(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         if x.ndim != 3 or not x.dtype.is_floating_point or x.shape[2] != self.input_size:
             hint = " For images (N, 1, H, W) pass X.reshape(len(X), H, W): rows as time steps." if x.ndim == 4 else ""
-            raise ValueError(
+            raise DsmlValueError(
                 f"SequenceRNN takes float sequences (N, T, {self.input_size}). "
                 f"Got {x.dtype} of shape {tuple(x.shape)}.{hint}"
             )

@@ -13,6 +13,7 @@ import torch
 from torch import Tensor, nn
 
 from dsml._checks import require_bool
+from dsml.errors import DsmlTypeError, DsmlValueError
 from dsml.models.rnn import lengths_from_mask, make_rnn, run_rnn, summary_parts
 
 
@@ -20,30 +21,34 @@ def make_embedding(embedding, embedding_dim: int, freeze: bool, pad_idx: int) ->
     """An ``nn.Embedding`` from a ``(V, D)`` matrix (frozen when ``freeze``) or a size ``V`` (trainable)."""
     if isinstance(embedding, int) and not isinstance(embedding, bool):
         if embedding < 1:
-            raise ValueError(f"embedding should be a vocabulary size >= 1 or a (V, D) matrix. Got {embedding}.")
+            raise DsmlValueError(f"embedding should be a vocabulary size >= 1 or a (V, D) matrix. Got {embedding}.")
         if not 0 <= pad_idx < embedding:
-            raise ValueError(f"pad_idx={pad_idx} is outside an embedding of {embedding} rows (ids 0..{embedding - 1}).")
+            raise DsmlValueError(
+                f"pad_idx={pad_idx} is outside an embedding of {embedding} rows (ids 0..{embedding - 1})."
+            )
         # padding_idx: the padding row starts at zero and gets no gradient
         return nn.Embedding(embedding, embedding_dim, padding_idx=pad_idx)
     if isinstance(embedding, (Tensor, np.ndarray)):
         weights = torch.as_tensor(embedding, dtype=torch.float32)
         if weights.ndim != 2:
-            raise ValueError(f"embedding should be a (V, D) matrix of word vectors. Got shape {tuple(weights.shape)}.")
+            raise DsmlValueError(
+                f"embedding should be a (V, D) matrix of word vectors. Got shape {tuple(weights.shape)}."
+            )
         if not 0 <= pad_idx < len(weights):
-            raise ValueError(
+            raise DsmlValueError(
                 f"pad_idx={pad_idx} is outside the embedding matrix of {len(weights)} rows "
                 f"(ids 0..{len(weights) - 1}). "
                 f"With DSTorch.embedding_matrix(w2v) the padding row is the last one: pad_idx={len(weights) - 1}."
             )
         return nn.Embedding.from_pretrained(weights.clone(), freeze=freeze, padding_idx=pad_idx)
-    raise TypeError(
+    raise DsmlTypeError(
         f"embedding should be a (V, D) tensor/array of word vectors or an int V. Got {type(embedding).__name__}."
     )
 
 
 def check_token_ids(x: Tensor, name: str) -> None:
     if x.ndim != 2 or x.dtype.is_floating_point or x.dtype == torch.bool:
-        raise ValueError(
+        raise DsmlValueError(
             f"{name} takes token ids: an int64 tensor (N, max_length) from load_text. "
             f"Got {x.dtype} of shape {tuple(x.shape)}."
         )

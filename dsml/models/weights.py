@@ -17,6 +17,7 @@ from urllib.parse import urlparse
 import torch
 
 from dsml.data.shipped import data_path
+from dsml.errors import DsmlConnectionError, DsmlFileNotFoundError, DsmlIsADirectoryError, DsmlValueError
 
 # dsml's own shipped backbones: data/backbones/ in the repository (the folder above the package).
 BACKBONES = Path("data") / "backbones"  # under the project folder that holds the shipped data (DSML_DATA)
@@ -50,7 +51,7 @@ def fetch(url: str, what: str) -> Path:
     try:
         download(url, path)
     except Exception as err:  # urllib's URLError/HTTPError, socket and SSL errors, a bad hash: all say "not fetched"
-        raise ConnectionError(
+        raise DsmlConnectionError(
             f"the {what} weights are not in the cache folder {str(path.parent)!r} and could not be downloaded "
             f"from {url} ({type(err).__name__}: {err}). On a machine without internet, download that file "
             f"elsewhere and copy it to {str(path)!r} (the folder is torch.hub.get_dir()/checkpoints; set TORCH_HOME "
@@ -63,20 +64,22 @@ def read_state(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     """The tensors in a weights file: a bare ``state_dict``, or the ``"model"`` entry of a dsml checkpoint."""
     path = Path(path)
     if not path.exists():
-        raise FileNotFoundError(f"no weights file at {str(path)!r} (looked relative to {os.getcwd()}).")
+        raise DsmlFileNotFoundError(f"no weights file at {str(path)!r} (looked relative to {os.getcwd()}).")
     if path.is_dir():
-        raise IsADirectoryError(f"{str(path)!r} is a folder; pass the weights file inside it.")
+        raise DsmlIsADirectoryError(f"{str(path)!r} is a folder; pass the weights file inside it.")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # torch raises UnpicklingError, RuntimeError, EOFError...
-        raise ValueError(
+        raise DsmlValueError(
             f"{str(path)!r} is not a weights file dsml can read safely ({type(err).__name__}: {err}). "
             "dsml only loads plain tensors (torch.save(model.state_dict(), path)), never pickled code."
         ) from None
     if isinstance(state, dict) and isinstance(state.get("model"), dict):
         state = state.get("best_model") or state["model"]  # DSTorch.save or a train(checkpoint=...) file
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise ValueError(f"{str(path)!r} does not hold a state_dict (a dict of tensors). Got {type(state).__name__}.")
+        raise DsmlValueError(
+            f"{str(path)!r} does not hold a state_dict (a dict of tensors). Got {type(state).__name__}."
+        )
     return state
 
 
@@ -88,7 +91,7 @@ def shipped(filename: str, build_script: str) -> Path:
     """
     path = data_path(BACKBONES / filename)
     if not path.exists():
-        raise FileNotFoundError(
+        raise DsmlFileNotFoundError(
             f"the shipped weights {str(path)!r} are missing. "
             f"Rebuild them with `python {build_script}` from the repository root, or pass weights='path/to/file'."
         )

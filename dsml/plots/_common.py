@@ -12,6 +12,7 @@ from plotnine import facet_wrap, scale_fill_gradient2
 from torch import nn
 
 from dsml._checks import require_columns
+from dsml.errors import DsmlTypeError
 
 # blue (negative) - white (0) - red (positive), for weights: stays apart for red-green colour blindness
 NEGATIVE, POSITIVE = "#2166ac", "#b2182b"
@@ -31,7 +32,7 @@ def require_table(table, columns: Sequence[str], *, what: str, hint: str, model_
         TypeError: the unit table should be a polars DataFrame, not a DenseNet: ...
     """
     if isinstance(table, nn.Module) and model_hint:
-        raise TypeError(
+        raise DsmlTypeError(
             f"{what} should be a polars DataFrame, not a {type(table).__name__}: the plot functions draw tables "
             f"and run no model. {model_hint}"
         )

@@ -8,6 +8,7 @@ from __future__ import annotations
 import polars as pl
 from plotnine import aes, geom_point, ggplot, guide_legend, guides, labs, theme, theme_bw
 
+from dsml.errors import DsmlValueError
 from dsml.plots._common import require_table, to_pandas
 
 
@@ -45,7 +46,7 @@ def plot_activations(
     )
     numeric = [c for c in table.columns if c != color]
     if len(numeric) < 2 and (x is None or y is None):
-        raise ValueError(f"the table needs two activation columns to plot. Its columns are {table.columns}.")
+        raise DsmlValueError(f"the table needs two activation columns to plot. Its columns are {table.columns}.")
     x = x or numeric[0]
     y = y or numeric[1]
     require_table(table, [x, y], what="the activation table", hint="the table activations returns")

@@ -10,6 +10,7 @@ from plotnine import aes, coord_flip, geom_col, geom_text, ggplot, labs, theme, 
 
 from dsml._checks import require_columns, require_int
 from dsml._titles import prediction_titles
+from dsml.errors import DsmlValueError
 from dsml.plots._common import in_order, to_pandas
 
 
@@ -29,7 +30,7 @@ def plot_most_confused(table: pl.DataFrame, limit: int = 10):
     limit = require_int(limit, "limit", min=1)
     shown = table.head(limit)
     if shown.height == 0:
-        raise ValueError("the table has no confused pairs (the model made no mistakes, or min_count left none).")
+        raise DsmlValueError("the table has no confused pairs (the model made no mistakes, or min_count left none).")
     data = to_pandas(shown)
     # the most frequent pair first, at the top (coord_flip draws the first category at the bottom)
     data["pair"] = in_order(prediction_titles(data["prediction_"], data["target_"]), reverse=True)

@@ -9,6 +9,7 @@ import polars as pl
 from plotnine import aes, facet_wrap, geom_line, geom_point, ggplot, labs, scale_y_log10, theme, theme_bw
 
 from dsml._checks import require_columns
+from dsml.errors import DsmlValueError
 from dsml.plots._common import in_order, to_pandas
 
 
@@ -31,7 +32,7 @@ def plot_sequence_gradients(table: pl.DataFrame, color: str = "model", facet: st
     require_columns(table, ["step", "gradient"], what="the gradient table", hint="the table sequence_gradients returns")
     shown = table.filter(pl.col("gradient") > 0)  # a log scale has no room for 0 (a step no row reaches)
     if shown.height == 0:
-        raise ValueError("every gradient in the table is 0 or missing, so there is nothing to draw on a log scale.")
+        raise DsmlValueError("every gradient in the table is 0 or missing, so there is nothing to draw on a log scale.")
     mapping = aes("step", "gradient", color=color) if color in shown.columns else aes("step", "gradient")
     data = to_pandas(shown)
     if color in data:  # legend in the order the curves come (rnn, lstm, gru), not alphabetical

@@ -25,6 +25,7 @@ from plotnine import (
 
 from dsml._checks import as_tensor, require_choice, require_int, require_number
 from dsml._titles import prediction_titles
+from dsml.errors import DsmlValueError
 from dsml.plots._common import grid_shape, image_panels, require_table, title_lines, wrap_titles
 
 TITLES = {
@@ -57,11 +58,11 @@ def _checked(images, heat, predictions: pl.DataFrame | None) -> tuple[np.ndarray
     X = as_tensor(images, "images").detach().float().cpu().numpy()
     maps = as_tensor(heat, "heat").detach().float().cpu().numpy()
     if X.ndim != 4 or len(X) == 0:
-        raise ValueError(
+        raise DsmlValueError(
             f"plot_heatmaps draws images (N, C, H, W). Got shape {tuple(X.shape)}; load them with flatten=False."
         )
     if maps.shape != (len(X), *X.shape[2:]):
-        raise ValueError(
+        raise DsmlValueError(
             f"heat should hold one map per image, shape {(len(X), *X.shape[2:])} for images of shape "
             f"{tuple(X.shape)}. Got {tuple(maps.shape)}: pass scaled_heatmaps(model, images, ...)."
         )
@@ -69,7 +70,9 @@ def _checked(images, heat, predictions: pl.DataFrame | None) -> tuple[np.ndarray
         return X, maps, None
     require_table(predictions, ["prediction_"], what="the predictions table", hint="DSTorch.predict(model, X, y, cn)")
     if len(predictions) != len(X):
-        raise ValueError(f"the predictions table has {len(predictions)} rows for {len(X)} images: give one per image.")
+        raise DsmlValueError(
+            f"the predictions table has {len(predictions)} rows for {len(X)} images: give one per image."
+        )
     targets = predictions["target_"].to_list() if "target_" in predictions.columns else None
     return X, maps, wrap_titles(prediction_titles(predictions["prediction_"].to_list(), targets), TITLE_WIDTH)
 

@@ -26,6 +26,7 @@ from plotnine import (
 )
 
 from dsml._checks import require_columns
+from dsml.errors import DsmlValueError
 from dsml.plots._common import to_pandas
 
 METRICS = ("loss", "accuracy", "rmse")  # panel order: the loss first, as the epoch lines print it
@@ -85,7 +86,7 @@ def plot_history(df: pl.DataFrame, best_epoch: int | None = None):
         >>> plot_history(history.df, history.best_epoch)  # what history.plot() draws
     """
     if isinstance(df, pl.DataFrame) and len(df) == 0:
-        raise ValueError("the history is empty: no epoch finished, so there is nothing to plot.")
+        raise DsmlValueError("the history is empty: no epoch finished, so there is nothing to plot.")
     require_columns(df, ["epoch", "loss"], what="the history table", hint="history.df")
     data = _long_table(df)
     panels = list(data["metric"].cat.categories)

@@ -33,6 +33,7 @@ from plotnine import (
 
 from dsml._checks import require_columns
 from dsml.data.imagefiles.reading import open_image
+from dsml.errors import DsmlValueError
 from dsml.plots._common import grid_shape, image_panels, title_lines, to_pandas, wrap_titles
 
 MAX_SIDE = 64  # pixels per side drawn per image: plenty for a thumbnail, and fast
@@ -121,7 +122,7 @@ def plot_image_grid(
     require_columns(df, [filepath])
     rows = df.head(limit)
     if len(rows) == 0:
-        raise ValueError("the table has no rows, so there are no images to show.")
+        raise DsmlValueError("the table has no rows, so there are no images to show.")
     titles = _titles(rows, label_name)
     thumbs = [_thumbnail(path, i) for i, path in enumerate(rows[filepath].cast(pl.Utf8).to_list())]
     data, all_grey = _pixels(thumbs)

@@ -28,6 +28,7 @@ from plotnine import (
 )
 
 from dsml._checks import require_bool, require_columns
+from dsml.errors import DsmlValueError
 from dsml.plots._common import in_order, to_pandas
 
 # the edges of a grid cell, as pairs of its corners (0: (i, j), 1: (i, j+1), 2: (i+1, j+1), 3: (i+1, j))
@@ -111,7 +112,7 @@ def plot_loss_landscape(table: pl.DataFrame, color: str | None = "model", log: b
             figure = figure + scale_y_log10() + labs(y="loss (log scale)")
         return figure + theme(figure_size=(6.5, 4))
     if color:
-        raise ValueError("a surface table (with beta) draws one model at a time: filter it to one model first.")
+        raise DsmlValueError("a surface table (with beta) draws one model at a time: filter it to one model first.")
     alphas, betas = np.unique(table["alpha"].to_numpy()), np.unique(table["beta"].to_numpy())
     z = table.sort(["beta", "alpha"])["loss"].to_numpy().reshape(len(betas), len(alphas))
     shown = np.log10(np.maximum(z, 1e-12)) if log else z

@@ -24,6 +24,7 @@ from plotnine import (
     theme_bw,
 )
 
+from dsml.errors import DsmlValueError
 from dsml.plots._common import require_table, to_pandas
 
 METRICS = {
@@ -58,7 +59,7 @@ def plot_layers(table: pl.DataFrame, epochs: list[int] | None = None):
         hint="history.layers, after train(..., track='layers')",
     )
     if len(table) == 0:
-        raise ValueError("the layer table is empty: no epoch finished, so there is nothing to plot.")
+        raise DsmlValueError("the layer table is empty: no epoch finished, so there is nothing to plot.")
     if epochs is not None:
         table = table.filter(pl.col("epoch").is_in(list(epochs)))
     order = list(dict.fromkeys(table["layer"].to_list()))

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from dsml.errors import DsmlTypeError
 from dsml.train.history import History, StopReason
 
 
@@ -105,7 +106,7 @@ class Callbacks(Callback):
         callbacks = list(callbacks or [])
         wrong = [type(c).__name__ for c in callbacks if not isinstance(c, Callback)]
         if wrong:
-            raise TypeError(
+            raise DsmlTypeError(
                 f"callbacks should be dsml Callback objects (subclasses of dsml.train.callbacks.Callback). "
                 f"Got {', '.join(wrong)}."
             )

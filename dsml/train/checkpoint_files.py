@@ -15,6 +15,7 @@ from pathlib import Path, PurePath
 import torch
 
 from dsml._checks import listing
+from dsml.errors import DsmlFileNotFoundError, DsmlIsADirectoryError, DsmlTypeError, DsmlValueError
 from dsml.models import registry
 
 FORMAT = 1  # bumped when the layout of a dsml file changes
@@ -43,7 +44,9 @@ def plain(value, name: str = "value"):
         return {str(k): plain(v, f"{name}[{k!r}]") for k, v in value.items()}
     if isinstance(value, (list, tuple)) or type(value).__name__ == "ndarray":
         return [plain(v, name) for v in value]
-    raise TypeError(f"{name} should hold only plain values (str, int, float, list, dict). Got {type(value).__name__}.")
+    raise DsmlTypeError(
+        f"{name} should hold only plain values (str, int, float, list, dict). Got {type(value).__name__}."
+    )
 
 
 def _refusal(path, err: Exception) -> ValueError:
@@ -52,12 +55,12 @@ def _refusal(path, err: Exception) -> ValueError:
     found = re.search(r"GLOBAL ([\w.]+)", text)
     if found or "Unsupported global" in text:
         what = f"a pickled {found.group(1)} object" if found else "pickled Python objects"
-        return ValueError(
+        return DsmlValueError(
             f"{str(path)!r} is not a weights file dsml can read safely: it holds {what} (e.g. a whole model saved "
             "with torch.save(model)), and loading that could run any code. Save the weights instead: "
             "DSTorch.save(model, path, cn) or torch.save(model.state_dict(), path)."
         )
-    return ValueError(
+    return DsmlValueError(
         f"{str(path)!r} is not a weights file dsml can read safely: it was not written by torch.save, "
         f"or it is truncated or damaged ({type(err).__name__}). Save it again."
     )
@@ -66,9 +69,9 @@ def _refusal(path, err: Exception) -> ValueError:
 def _load(path, mmap: bool):
     path = Path(path)
     if path.is_dir():
-        raise IsADirectoryError(f"{str(path)!r} is a folder; give the path of a weights file such as 'model.pt'.")
+        raise DsmlIsADirectoryError(f"{str(path)!r} is a folder; give the path of a weights file such as 'model.pt'.")
     if not path.exists():
-        raise FileNotFoundError(f"no saved model at {str(path)!r}.")
+        raise DsmlFileNotFoundError(f"no saved model at {str(path)!r}.")
     mmap = mmap and zipfile.is_zipfile(path)
     try:
         with warnings.catch_warnings():
@@ -109,7 +112,7 @@ def require_state_dict_holder(state, path) -> None:
     if is_dsml(state) or is_state_dict(state):
         return
     keys = f" (keys: {', '.join(map(str, list(state)[:5]))})" if isinstance(state, dict) else ""
-    raise ValueError(
+    raise DsmlValueError(
         f"{str(path)!r} holds {_what(state)}{keys}, not a model's weights. Save weights with "
         "DSTorch.save(model, path, cn) or torch.save(model.state_dict(), path)."
     )
@@ -117,7 +120,7 @@ def require_state_dict_holder(state, path) -> None:
 
 def require_dsml(state, path) -> None:
     if not is_dsml(state):
-        raise ValueError(
+        raise DsmlValueError(
             f"{str(path)!r} is not a file written by dsml (it holds {_what(state)}); "
             "save it with DSTorch.save or train(..., checkpoint=...)."
         )
@@ -203,7 +206,7 @@ def load_optimizer(optimizer, state: dict, path) -> None:
         else "Build the optimizer as the saved run did to continue it"
     ) + ", or start afresh (resume=False, or another checkpoint path)."
     if saved and saved != mine:
-        raise ValueError(
+        raise DsmlValueError(
             f"the training state in {str(path)!r} was saved with optim.{saved}, "
             f"but this run uses optim.{mine}. {advice}"
         )
@@ -212,13 +215,13 @@ def load_optimizer(optimizer, state: dict, path) -> None:
     try:
         optimizer.load_state_dict(state["optimizer"])
     except (ValueError, KeyError, RuntimeError) as err:
-        raise ValueError(
+        raise DsmlValueError(
             f"the optimizer state in {str(path)!r} does not fit this {mine}: {str(err).splitlines()[0]}. {advice}"
         ) from None
     lacking = sorted(needed - _group_settings(optimizer.param_groups[0]))
     if lacking:
         optimizer.load_state_dict(before)
-        raise ValueError(
+        raise DsmlValueError(
             f"the optimizer state in {str(path)!r} was saved from another kind of optimizer: it lacks "
             f"{', '.join(lacking)}, which this {mine} needs. {advice}"
         )

@@ -23,6 +23,7 @@ from torch import nn
 
 from dsml._checks import listing
 from dsml._files import atomic_write, require_writable
+from dsml.errors import DsmlFileExistsError, DsmlValueError
 from dsml.models import registry
 from dsml.train import checkpoint_files as files
 from dsml.train.checkpoint_files import plain, read
@@ -127,7 +128,7 @@ def _load_weights(model: nn.Module, state, path, problem_prefix: str | None = No
     problem = files.mismatch(weights, module.state_dict())
     if problem:
         prefix = problem_prefix or f"the weights in {str(path)!r} do not fit this {type(module).__name__}"
-        raise ValueError(f"{prefix}: {problem}.{files.saved_from(state)}")
+        raise DsmlValueError(f"{prefix}: {problem}.{files.saved_from(state)}")
     bad = [name for name, t in weights.items() if t.is_floating_point() and not bool(torch.isfinite(t).all())]
     if bad:
         warnings.warn(
@@ -180,7 +181,7 @@ def load_model(path: str | Path) -> nn.Module:
     architecture = state.get("architecture")  # a dict: require_state_dict_holder passed
     if not architecture:
         name = state.get("model_class")
-        raise ValueError(
+        raise DsmlValueError(
             f"{str(path)!r} holds the weights of {'a ' + name if name else 'a network'} but not how to build it: "
             f"dsml rebuilds only its own networks ({', '.join(registry.CLASSES)}) saved by this version. "
             "Build the model as your code does and load the weights into it with DSTorch.load(model, path)."
@@ -220,7 +221,7 @@ def load_training_state(path, model, optimizer, scheduler) -> dict:
     state = read(path)
     files.require_dsml(state, path)
     if "optimizer" not in state:
-        raise ValueError(
+        raise DsmlValueError(
             f"{str(path)!r} holds weights only, not a training state to resume from. "
             "Pass another checkpoint path, or resume=False to start afresh."
         )
@@ -228,7 +229,7 @@ def load_training_state(path, model, optimizer, scheduler) -> dict:
     try:
         _load_weights(model, {**state, "best_model": None}, path, prefix)
     except ValueError as err:
-        raise ValueError(f"{err} Delete it or pass resume=False to start afresh.") from None
+        raise DsmlValueError(f"{err} Delete it or pass resume=False to start afresh.") from None
     files.load_optimizer(optimizer, state, path)
     if scheduler is not None and "scheduler" in state:
         scheduler.load_state_dict(state["scheduler"])
@@ -259,17 +260,17 @@ def prepare_checkpoint(path, *, resume: bool = False, overwrite: bool = False) -
         return
     kind, epochs = files.kind_of(path)
     if kind == "other" and not overwrite:
-        raise FileExistsError(
+        raise DsmlFileExistsError(
             f"{str(path)!r} already exists and is not a dsml checkpoint, so dsml will not replace it. "
             "Choose another path, or pass overwrite=True to replace it."
         )
     if kind == "training" and not resume and not overwrite:
-        raise FileExistsError(
+        raise DsmlFileExistsError(
             f"{str(path)!r} holds a training run of {epochs} epoch(s) that starting afresh would replace. "
             "Pass resume=True to continue it, overwrite=True to replace it, or choose another path."
         )
     if kind == "weights" and resume and not overwrite:
-        raise ValueError(
+        raise DsmlValueError(
             f"{str(path)!r} holds weights only (from save), not a training state to resume from. "
             "Choose another checkpoint path, or pass overwrite=True to replace it."
         )

@@ -27,6 +27,8 @@ import torch.distributed as dist
 from torch import nn
 from torch.utils.data import DistributedSampler
 
+from dsml.errors import DsmlValueError
+
 
 def launched() -> bool:
     """True when this process is one of several started by ``torchrun``."""
@@ -50,7 +52,7 @@ def local_device(device: torch.device) -> torch.device:
     if launched() and device.type == "cuda" and device.index is None:
         local = int(os.environ.get("LOCAL_RANK", "0"))
         if local >= torch.cuda.device_count():
-            raise ValueError(
+            raise DsmlValueError(
                 f"torchrun started more processes on this machine than it has GPUs ({torch.cuda.device_count()}): "
                 f"process {local} has none. Use --nproc_per_node={torch.cuda.device_count()} (one process per GPU), "
                 "or train on the CPU with device='cpu'."

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from dsml._checks import require_int, require_number
+from dsml.errors import DsmlTypeError, DsmlValueError
 from dsml.train import loop
 from dsml.train.history import History
 from dsml.train.options import TrainOptions
@@ -33,7 +34,7 @@ _NOT_PASSED_ON = {
 
 def _check_module(model) -> nn.Module:
     if not isinstance(model, nn.Module):
-        raise TypeError(f"model should be a torch nn.Module. Got {type(model).__name__}.")
+        raise DsmlTypeError(f"model should be a torch nn.Module. Got {type(model).__name__}.")
     return model
 
 
@@ -75,7 +76,7 @@ def unfreeze(model: nn.Module, from_layer: str | nn.Module | None = None) -> nn.
     params = list(model.named_parameters())  # registration order: input to output for a network built in order
     first = next((i for i, (name, _) in enumerate(params) if name.startswith(start + ".")), None)
     if first is None:
-        raise ValueError(
+        raise DsmlValueError(
             f"layer {start!r} has no parameters to unfreeze; pass a layer that has (a Conv2d, a Linear...)."
         )
     for _, p in params[first:]:
@@ -88,17 +89,17 @@ def _layer_name(model: nn.Module, layer: str | nn.Module) -> str:
     if isinstance(layer, nn.Module):
         name = next((n for n, m in modules.items() if m is layer), None)
         if name is None:
-            raise ValueError(
+            raise DsmlValueError(
                 f"the {type(layer).__name__} passed as from_layer is not part of this {type(model).__name__}."
             )
         return name
     if not isinstance(layer, str):
-        raise TypeError(
+        raise DsmlTypeError(
             f"from_layer should be a layer name like 'body.layer4' or a module. Got {type(layer).__name__}."
         )
     if layer not in modules or not layer:
         names = [n for n in modules if n and "." not in n.removeprefix("body.")]
-        raise ValueError(f"this {type(model).__name__} has no layer {layer!r}. Some of its layers: {names[:20]}.")
+        raise DsmlValueError(f"this {type(model).__name__} has no layer {layer!r}. Some of its layers: {names[:20]}.")
     return layer
 
 
@@ -184,19 +185,19 @@ def fine_tune(
     _check_module(model)
     for name, why in _NOT_PASSED_ON.items():
         if train_kwargs.get(name) not in (None, False):
-            raise ValueError(f"fine_tune does not take {name}=: {why}. Use DSTorch.train for each stage instead.")
+            raise DsmlValueError(f"fine_tune does not take {name}=: {why}. Use DSTorch.train for each stage instead.")
     head_epochs = require_int(head_epochs, "head_epochs", min=0)
     num_epochs = require_int(num_epochs, "num_epochs", min=0)
     factor = require_number(body_lr_factor, "body_lr_factor", min=0, max=1, min_inclusive=False)
     kind, settings = _optimizer_recipe(optimizer)
     frozen = [p for p in model.parameters() if not p.requires_grad]
     if not frozen:
-        raise ValueError(
+        raise DsmlValueError(
             "nothing in the model is frozen, so there is no head to train first. Freeze the body "
             "(DSTorch.freeze(model.body)), or train all of it at once with DSTorch.train."
         )
     if len(frozen) == len(list(model.parameters())):
-        raise ValueError("every parameter is frozen, so nothing can learn in stage 1. Unfreeze the head.")
+        raise DsmlValueError("every parameter is frozen, so nothing can learn in stage 1. Unfreeze the head.")
     held_out = {k: train_kwargs.pop(k, None) for k in ("X_valid", "y_valid", "valid_fraction")}
     options = TrainOptions.from_keywords({"batch_size": batch_size, **train_kwargs}, "fine_tune")
     # valid_fraction is split once, so both stages validate on the same rows and never train on them

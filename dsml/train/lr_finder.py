@@ -26,6 +26,7 @@ from dsml._checks import as_tensor, require_choice, require_int, require_number,
 from dsml.engine.batches import batches, is_dataset
 from dsml.engine.forward import forward, model_device
 from dsml.engine.losses import resolve_loss
+from dsml.errors import DsmlTypeError, DsmlValueError
 from dsml.train.options import TrainOptions
 
 SUGGESTIONS = ("steepest", "minimum")
@@ -57,14 +58,14 @@ def _endless_batches(X, y, batch_size: int, device, generator):
             empty = False
             yield xb, yb
         if empty:
-            raise ValueError("X has no rows, so there is nothing to train on.")
+            raise DsmlValueError("X has no rows, so there is nothing to train on.")
 
 
 def _check_arguments(start_lr, end_lr, num_steps, smoothing, diverge) -> tuple[float, float, int, float, float]:
     start_lr = require_number(start_lr, "start_lr", min=0, min_inclusive=False)
     end_lr = require_number(end_lr, "end_lr", min=0, min_inclusive=False)
     if end_lr <= start_lr:
-        raise ValueError(f"end_lr ({end_lr:g}) should be larger than start_lr ({start_lr:g}): the rate grows.")
+        raise DsmlValueError(f"end_lr ({end_lr:g}) should be larger than start_lr ({start_lr:g}): the rate grows.")
     num_steps = require_int(num_steps, "num_steps", min=2)
     smoothing = require_number(smoothing, "smoothing", min=0, max=1, max_inclusive=False)
     diverge = require_number(diverge, "diverge", min=1, min_inclusive=False)
@@ -125,16 +126,16 @@ def find_lr(
         >>> suggest_lr(table)  # a heuristic: where the smoothed loss falls fastest
     """
     if not isinstance(model, nn.Module):
-        raise TypeError(f"model should be a torch nn.Module. Got {type(model).__name__}.")
+        raise DsmlTypeError(f"model should be a torch nn.Module. Got {type(model).__name__}.")
     if not isinstance(optimizer, torch.optim.Optimizer):
-        raise TypeError(
+        raise DsmlTypeError(
             f"optimizer should be a torch.optim optimizer, e.g. optim.Adam(...). Got {type(optimizer).__name__}."
         )
     start_lr, end_lr, num_steps, smoothing, diverge = _check_arguments(start_lr, end_lr, num_steps, smoothing, diverge)
     options = TrainOptions(batch_size=batch_size, loss=loss, seed=seed)  # checked as train checks them
     if not is_dataset(X):
         if y is None:
-            raise ValueError("find_lr needs the targets y (or a Dataset that yields (x, y) pairs).")
+            raise DsmlValueError("find_lr needs the targets y (or a Dataset that yields (x, y) pairs).")
         X = as_tensor(X, "X")
         require_same_length(X, as_tensor(y, "y"))
     saved = _snapshot(model, optimizer)
@@ -201,11 +202,11 @@ def suggest_lr(table: pl.DataFrame, method: str = "steepest") -> float:
     require_choice(method, "method", SUGGESTIONS)
     missing = [c for c in ("lr", "smoothed_loss") if not isinstance(table, pl.DataFrame) or c not in table.columns]
     if missing:
-        raise ValueError("table should be the DataFrame find_lr returns (with columns lr and smoothed_loss).")
+        raise DsmlValueError("table should be the DataFrame find_lr returns (with columns lr and smoothed_loss).")
     lr = table["lr"].to_numpy()
     smoothed = table["smoothed_loss"].to_numpy()
     if len(lr) < 3:
-        raise ValueError(
+        raise DsmlValueError(
             f"the range test has only {len(lr)} step(s): too few to read a slope. The loss blew up at once: "
             "lower start_lr, or raise num_steps."
         )

@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from dsml.engine.forward import first_tensor
+from dsml.errors import DsmlTypeError, DsmlValueError
 from dsml.train.callbacks import Callback, TrainState
 
 _RELUS = (nn.ReLU, nn.ReLU6)
@@ -35,12 +36,12 @@ def layer_table(history_or_table) -> pl.DataFrame:
     """
     table = getattr(history_or_table, "layers", history_or_table)
     if table is None:
-        raise ValueError(
+        raise DsmlValueError(
             "this history has no layer statistics: train with track='layers', e.g. "
             "history = DSTorch.train(model, optimizer, X_train, y_train, track='layers')."
         )
     if not isinstance(table, pl.DataFrame):
-        raise TypeError(
+        raise DsmlTypeError(
             f"pass a History from train(..., track='layers') or its .layers table. Got {type(table).__name__}."
         )
     return table

@@ -20,6 +20,7 @@ import torch
 
 from dsml._checks import require_bool, require_choice, require_int, require_number
 from dsml.engine.device import requested_device
+from dsml.errors import DsmlTypeError, DsmlValueError
 from dsml.train import checkpoints
 from dsml.train.callbacks import Callback, Callbacks
 
@@ -96,7 +97,7 @@ class TrainOptions:
         self.track = None if self.track is None else require_choice(self.track, "track", TRACKED)
         self.schedule = None if self.schedule is None else require_choice(self.schedule, "schedule", SCHEDULES)
         if self.schedule is not None and self.scheduler is not None:
-            raise ValueError(f"pass either schedule={self.schedule!r} or a scheduler object, not both.")
+            raise DsmlValueError(f"pass either schedule={self.schedule!r} or a scheduler object, not both.")
         Callbacks(self.callbacks)  # each one a Callback, or a TypeError naming the others
 
     def keywords(self) -> dict:
@@ -117,5 +118,5 @@ class TrainOptions:
         if unknown:
             close = difflib.get_close_matches(unknown[0], known, n=1)
             hint = f" Did you mean {close[0]}?" if close else f" The settings are: {', '.join(known)}."
-            raise TypeError(f"{what} got an unknown setting {unknown[0]}=.{hint}")
+            raise DsmlTypeError(f"{what} got an unknown setting {unknown[0]}=.{hint}")
         return cls(**keywords)

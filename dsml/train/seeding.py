@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from dsml._checks import require_int
+from dsml.errors import DsmlValueError
 
 MAX_SEED = 2**32 - 1  # numpy's legacy generator takes seeds up to here
 
@@ -29,7 +30,7 @@ def require_seed(seed) -> int:
     """
     seed = require_int(seed, "seed", min=0)
     if seed > MAX_SEED:
-        raise ValueError(f"seed should be at most 2**32 - 1 = {MAX_SEED} (numpy's limit). Got {seed}.")
+        raise DsmlValueError(f"seed should be at most 2**32 - 1 = {MAX_SEED} (numpy's limit). Got {seed}.")
     return seed
 
 

@@ -27,29 +27,30 @@ from dsml.data.splits import stratified_split
 from dsml.engine.batches import is_dataset
 from dsml.engine.forward import eval_mode, forward
 from dsml.engine.losses import Loss, refuse_float_class_codes, require_codes_within, resolve_loss
+from dsml.errors import DsmlTypeError, DsmlValueError
 
 
 def check_model_and_optimizer(model: nn.Module, optimizer) -> None:
     """Refuse a model with nothing to train and an optimizer built for another model; warn on a partial match."""
     if not isinstance(model, nn.Module):
-        raise TypeError(f"model should be a torch nn.Module (e.g. DenseNet()). Got {type(model).__name__}.")
+        raise DsmlTypeError(f"model should be a torch nn.Module (e.g. DenseNet()). Got {type(model).__name__}.")
     if not isinstance(optimizer, torch.optim.Optimizer):
-        raise TypeError(
+        raise DsmlTypeError(
             "optimizer should be a torch optimizer, e.g. optim.Adam(model.parameters(), lr=0.001). "
             f"Got {type(optimizer).__name__}."
         )
     names = {id(p): name for name, p in model.named_parameters()}
     if not names:
-        raise ValueError(f"this {type(model).__name__} has no parameters, so there is nothing to train.")
+        raise DsmlValueError(f"this {type(model).__name__} has no parameters, so there is nothing to train.")
     trainable = {id(p) for p in model.parameters() if p.requires_grad}
     if not trainable:
-        raise ValueError(
+        raise DsmlValueError(
             f"every parameter of this {type(model).__name__} is frozen (requires_grad=False), so training cannot "
             "change it. Unfreeze the layers to train, e.g. for p in model.parameters(): p.requires_grad_(True)."
         )
     in_optimizer = {id(p) for group in optimizer.param_groups for p in group["params"]}
     if not in_optimizer & set(names):
-        raise ValueError(
+        raise DsmlValueError(
             f"the optimizer was built for another model: none of its parameters belong to this "
             f"{type(model).__name__}, so training would never change it. This happens when a notebook cell makes a "
             "new model but the optimizer cell is not run again: make the optimizer after the model, e.g. "
@@ -85,19 +86,21 @@ def training_data(X_train, y_train, X_valid, y_valid, valid_fraction, seed) -> T
     if not is_dataset(X_train):
         X_train = as_tensor(X_train, "X_train")
         if y_train is None:
-            raise ValueError("train needs y_train with the tensor X_train (or pass a Dataset of (x, y) pairs).")
+            raise DsmlValueError("train needs y_train with the tensor X_train (or pass a Dataset of (x, y) pairs).")
         y_train = require_targets(y_train, "y_train")
         require_same_length(X_train, y_train, "X_train", "y_train")
         require_finite(X_train, "X_train")
     elif y_train is not None:
-        raise TypeError("pass either a Dataset (which yields (x, y) pairs) or tensors X_train and y_train, not both.")
+        raise DsmlTypeError(
+            "pass either a Dataset (which yields (x, y) pairs) or tensors X_train and y_train, not both."
+        )
     require_rows(X_train, "X_train")
     if valid_fraction is not None:
         if X_valid is not None:
-            raise ValueError("pass either X_valid and y_valid or valid_fraction, not both.")
+            raise DsmlValueError("pass either X_valid and y_valid or valid_fraction, not both.")
         targets = _dataset_targets(X_train) if is_dataset(X_train) else y_train
         if targets is None:
-            raise ValueError(
+            raise DsmlValueError(
                 "valid_fraction needs the class of every row to split by: tensors, or a Dataset with targets "
                 "(image_dataset's have them); for this Dataset pass X_valid (another Dataset)."
             )
@@ -110,14 +113,14 @@ def training_data(X_train, y_train, X_valid, y_valid, valid_fraction, seed) -> T
         return TrainingData(X_train[keep], y_train[keep], X_train[held], y_train[held])
     if X_valid is not None and not is_dataset(X_valid):
         if y_valid is None:
-            raise ValueError("pass both X_valid and y_valid (or neither).")
+            raise DsmlValueError("pass both X_valid and y_valid (or neither).")
         X_valid = as_tensor(X_valid, "X_valid")
         y_valid = require_targets(y_valid, "y_valid")
         require_rows(X_valid, "X_valid")
         require_same_length(X_valid, y_valid, "X_valid", "y_valid")
         require_finite(X_valid, "X_valid")
     elif X_valid is None and y_valid is not None:
-        raise ValueError("pass both X_valid and y_valid (or neither).")
+        raise DsmlValueError("pass both X_valid and y_valid (or neither).")
     return TrainingData(X_train, y_train, X_valid, y_valid)
 
 
@@ -155,7 +158,7 @@ def pick_loss(model: nn.Module, data: TrainingData, loss, device: torch.device) 
         refuse_float_class_codes(y_all if y_all is not None else y_sample, num_outputs, "y_train")
     loss_fn = resolve_loss(loss, y_sample, num_outputs)
     if loss_fn.classifies and y_sample.dtype.is_floating_point:
-        raise TypeError(
+        raise DsmlTypeError(
             f"loss {loss_fn.name!r} needs integer class codes, but y_train is {y_sample.dtype}. "
             "Use y.long() for classes, or loss='mse' for numeric targets."
         )
@@ -171,7 +174,7 @@ def _check_classes(loss: Loss, num_outputs: int, top_code: int) -> None:
     if loss.kind == "multiclass":
         require_enough_outputs(num_outputs, top_code + 1)
     elif top_code > 1:
-        raise ValueError(
+        raise DsmlValueError(
             f"the model gives 1 output per row, which means two classes (codes 0 and 1), but y_train has codes up "
             f"to {top_code}. Give the model one output per class: nn.Linear(..., {top_code + 1})."
         )

@@ -21,6 +21,7 @@ from PIL import Image
 from dsml._checks import require_bool, require_int
 from dsml.data.imagefiles.png import plain_png_pixels, png_header
 from dsml.data.imagefiles.reading import check_pixels, describe, open_bytes, open_image, pillow_pixels, read_bytes
+from dsml.errors import DsmlTypeError, DsmlValueError
 
 HEADER_BYTES = 4096  # enough for a PNG's chunks before its pixels, read in one go
 
@@ -35,15 +36,15 @@ def require_size(size, crop) -> tuple[int, int] | None:
     crop = require_bool(crop, "crop")
     if size is None:
         if crop:
-            raise ValueError("crop=True needs size=(H, W): the height and width to cut the images to.")
+            raise DsmlValueError("crop=True needs size=(H, W): the height and width to cut the images to.")
         return None
     if isinstance(size, (str, bytes)) or not hasattr(size, "__len__") or len(size) != 2:
-        raise TypeError(f"size should be (H, W), two whole numbers such as (28, 28). Got {size!r}.")
+        raise DsmlTypeError(f"size should be (H, W), two whole numbers such as (28, 28). Got {size!r}.")
     height = require_int(size[0], "size's height, size[0],", min=1)
     width = require_int(size[1], "size's width, size[1],", min=1)
     limit = Image.MAX_IMAGE_PIXELS
     if limit is not None and height * width > limit:
-        raise ValueError(
+        raise DsmlValueError(
             f"size=({height}, {width}) asks for {height * width:,} pixels per image, more than the limit of "
             f"{int(limit):,} (PIL.Image.MAX_IMAGE_PIXELS). Pick a smaller size."
         )
@@ -135,7 +136,7 @@ def check_headers(
 ) -> str:
     """The common mode, after checking that sizes agree (if ``same_size``) and warning on mixed modes."""
     if same_size and len(set(sizes)) > 1:
-        raise ValueError(
+        raise DsmlValueError(
             f"the images differ in size, so they cannot be stacked into one tensor: "
             f"{_describe_sizes(paths, sizes)}. Pass size=(H, W) to resize them all "
             "(crop=True keeps their aspect ratio), or filter the table to one size."

@@ -26,6 +26,7 @@ from PIL import Image
 from dsml.data.imagefiles.decoding import check_headers, decode_bytes, header
 from dsml.data.imagefiles.png import grey_png_into, png_header
 from dsml.data.imagefiles.reading import check_pixels, read_bytes
+from dsml.errors import DsmlValueError
 
 
 def _fill(out: np.ndarray, paths: list[str], lo: int, hi: int, mode: str, resize: bool, crop: bool = False) -> list:
@@ -163,7 +164,7 @@ def read_images(paths: list[str], size: tuple[int, int] | None = None, crop: boo
         (2, 28, 28, 1)
     """
     if not paths:
-        raise ValueError("the table has no rows, so there are no images to load.")
+        raise DsmlValueError("the table has no rows, so there are no images to load.")
     (w0, h0), mode = header(read_bytes(paths[0], 0), paths[0], 0)
     h, w = size if size is not None else (h0, w0)
     out = _new_pixels(len(paths), h, w, mode)

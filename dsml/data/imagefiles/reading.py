@@ -43,6 +43,7 @@ from PIL import Image, ImageOps
 
 from dsml.data.imagefiles.jpeg import draft
 from dsml.data.imagefiles.png import SIGNATURE
+from dsml.errors import DsmlFileNotFoundError, DsmlValueError
 
 ALLOWED_FORMATS = ("PNG", "JPEG", "WEBP", "BMP", "GIF", "TIFF")  # Pillow opens MPO through its JPEG plugin
 ALLOWED_TEXT = "PNG, JPEG, WebP, BMP, GIF or TIFF"
@@ -79,7 +80,7 @@ def _where(path: str, row: int) -> str:
 
 def missing(path: str, row: int) -> FileNotFoundError:
     """The error for a file that is not there, naming the row, the path and where it was looked for."""
-    return FileNotFoundError(
+    return DsmlFileNotFoundError(
         f"row {row}: image file {path!r} does not exist (looked relative to {os.getcwd()}). "
         "Run from the project root, or fix the table's file paths."
     )
@@ -93,13 +94,15 @@ def read_bytes(path: str, row: int, n: int = -1) -> bytes:
     except FileNotFoundError:
         raise missing(path, row) from None
     except IsADirectoryError:
-        raise ValueError(f"row {row}: {path!r} is a folder, not an image file. Fix the table's file paths.") from None
+        raise DsmlValueError(
+            f"row {row}: {path!r} is a folder, not an image file. Fix the table's file paths."
+        ) from None
     except OSError as err:
-        raise ValueError(f"{_where(path, row)} cannot be read: {err.strerror or err}.") from None
+        raise DsmlValueError(f"{_where(path, row)} cannot be read: {err.strerror or err}.") from None
 
 
 def _too_many(where: str, what: str, pixels: int, limit: int) -> ValueError:
-    return ValueError(
+    return DsmlValueError(
         f"{where} {what}: more than the limit of {limit:,} that guards against decompression bombs (small files "
         f"that unpack to gigabytes). If you trust the file, raise the limit: PIL.Image.MAX_IMAGE_PIXELS = {pixels}."
     )
@@ -109,7 +112,7 @@ def check_pixels(size: tuple[int, int], path: str, row: int) -> None:
     """Refuse an image of ``size`` (W, H) with no pixels, or more than ``Image.MAX_IMAGE_PIXELS``."""
     width, height = size
     if width < 1 or height < 1:
-        raise ValueError(f"{_where(path, row)} has no pixels: its header says {width}x{height} (W x H).")
+        raise DsmlValueError(f"{_where(path, row)} has no pixels: its header says {width}x{height} (W x H).")
     limit = Image.MAX_IMAGE_PIXELS
     if limit is not None and width * height > limit:
         what = f"is {width}x{height} pixels (W x H), {width * height:,} in all"
@@ -119,12 +122,12 @@ def check_pixels(size: tuple[int, int], path: str, row: int) -> None:
 def _unreadable(head: bytes, nbytes: int, path: str, row: int, detail: str = "") -> ValueError:
     """Why Pillow could not open a file of ``nbytes`` starting with ``head``, in words that name the file."""
     if nbytes == 0:
-        return ValueError(f"{_where(path, row)} is empty (0 bytes). Replace it or drop the row.")
+        return DsmlValueError(f"{_where(path, row)} is empty (0 bytes). Replace it or drop the row.")
     allowed = next((name for magic, name in _ALLOWED_MAGIC if head.startswith(magic)), None)
     if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
         allowed = "WebP"
     if allowed is not None:
-        return ValueError(
+        return DsmlValueError(
             f"{_where(path, row)} is a damaged {allowed} file ({nbytes:,} bytes): "
             f"{detail or 'its header cannot be read'}. Replace it or drop the row."
         )
@@ -137,11 +140,11 @@ def _unreadable(head: bytes, nbytes: int, path: str, row: int, detail: str = "")
     elif head[4:8] == b"ftyp":
         kind = "a HEIC/AVIF (or video) file"
     if kind is None:
-        return ValueError(
+        return DsmlValueError(
             f"{_where(path, row)} is not a {ALLOWED_TEXT} image (it starts with {head[:8]!r}). "
             "Convert it (e.g. to PNG) or drop the row."
         )
-    return ValueError(
+    return DsmlValueError(
         f"{_where(path, row)} is {kind}; dsml reads only {ALLOWED_TEXT} images. "
         "Convert it (e.g. to PNG) or drop the row."
     )
@@ -228,7 +231,7 @@ def _frames(img: Image.Image, path: str, row: int) -> int:
     try:
         return int(getattr(img, "n_frames", 1)) if getattr(img, "is_animated", False) else 1
     except Exception as err:  # noqa: BLE001 - finding the frames reads on into damaged data
-        raise ValueError(f"{_where(path, row)} cannot be read: {err}") from None
+        raise DsmlValueError(f"{_where(path, row)} cannot be read: {err}") from None
 
 
 def describe(img: Image.Image, path: str, row: int) -> tuple[tuple[int, int], str]:
@@ -237,7 +240,7 @@ def describe(img: Image.Image, path: str, row: int) -> tuple[tuple[int, int], st
     frames = _frames(img, path, row)
     if frames > 1:
         what = f"a TIFF of {frames} pages" if img.format == "TIFF" else f"an animated {img.format} of {frames} frames"
-        raise ValueError(
+        raise DsmlValueError(
             f"{_where(path, row)} is {what}; dsml reads one picture per row. Save the one you want "
             "(img.seek(k); img.save('picture.png')) or drop the row."
         )
@@ -251,14 +254,14 @@ def _grey_from_deep(img: Image.Image, path: str, row: int) -> Image.Image:
     low, high = (float(values.min()), float(values.max())) if values.size else (0.0, 0.0)
     if img.mode == "F":
         if not np.isfinite(values).all() or low < 0 or high > 1:
-            raise ValueError(
+            raise DsmlValueError(
                 f"{_where(path, row)} holds float pixel values from {low:g} to {high:g}; dsml reads float images "
                 "as 0..1 (times 255). Rescale it to 0..1 first (e.g. divide by 255)."
             )
         values = values * 255
     else:
         if low < 0 or high > 65535:
-            raise ValueError(
+            raise DsmlValueError(
                 f"{_where(path, row)} holds pixel values from {low:g} to {high:g}; dsml reads integer greyscale "
                 "as 16-bit (0..65535). Rescale it first."
             )
@@ -309,6 +312,6 @@ def pillow_pixels(
             img.load()
             loaded = ImageOps.exif_transpose(img) if turn != 1 else img
         except Exception as err:  # noqa: BLE001 - a decoder's own failure on damaged data
-            raise ValueError(f"{_where(path, row)} cannot be decoded: {err}") from None
+            raise DsmlValueError(f"{_where(path, row)} cannot be decoded: {err}") from None
         arr = np.asarray(fit(to_mode(loaded, mode, path, row), size, crop, extent), dtype=np.uint8)
     return arr[:, :, None] if arr.ndim == 2 else arr
