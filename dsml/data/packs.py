@@ -22,7 +22,10 @@ import re
 import tarfile
 from pathlib import Path
 
-from dsml.errors import DsmlFileNotFoundError, DsmlValueError
+if __package__:  # imported as dsml.data.packs
+    from dsml.errors import DsmlFileNotFoundError, DsmlValueError
+else:  # loaded by its path at wheel-build time (setup.py), where the dsml package (torch) cannot be imported
+    DsmlFileNotFoundError, DsmlValueError = FileNotFoundError, ValueError
 
 FOLDER = "_shipped"  # inside the dsml package
 MANIFEST = "manifest.json"
