@@ -1,7 +1,7 @@
 """dsml: the textbook's deep-learning helpers, done properly.
 
 ``from dsml import *`` gives the book's ``DSImage`` and ``DSTorch`` and
-dsml's networks. See README.md.
+dsml's networks. See README.md and the documentation site (docs/, built by ./run docs).
 """
 
 from dsml.data.datasets import ImageDataset

@@ -17,7 +17,7 @@ from dsml.models.registry import CELLS, KINDS
 ALL = ("train", "score", "predict")
 TRAIN, SCORE, PREDICT = ("train",), ("score",), ("predict",)
 
-# Exit statuses: documented in --help (EPILOG) and the README.
+# Exit statuses: documented in --help (EPILOG) and docs/cli.md.
 OK, BUG, USER_ERROR, DIVERGED, INTERRUPTED = 0, 1, 2, 3, 130
 
 EPILOG = """\

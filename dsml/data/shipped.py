@@ -27,7 +27,7 @@ from dsml.errors import DsmlFileNotFoundError
 
 ENV_VAR = "DSML_DATA"
 
-# name -> (table file, kind, what it is); the README's "Shipped data" table says where each comes from.
+# name -> (table file, kind, what it is); docs/installing.md's "Shipped data" table says where each comes from.
 DATASETS: dict[str, tuple[str, str, str]] = {
     "mnist_1000": ("mnist_1000.csv", "images", "1,000 MNIST digits, 28x28 PNG, 750 train / 250 test"),
     "mnist_extra_2000": (

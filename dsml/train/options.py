@@ -34,11 +34,12 @@ class TrainOptions:
     and the data), checked on creation.
 
     Attributes:
-        num_epochs, batch_size: passes over the data and rows per update (the book's 18 and 32).
+        num_epochs: passes over the data (the book's default: 18).
+        batch_size: rows per update (the book's default: 32).
         device: ``None`` (the model's GPU, else CUDA when available, else the CPU) or a checked device.
-        patience, restore_best, seed, loss, scheduler, clip_grad_norm, verbose, progress,
-        checkpoint, resume, overwrite, num_workers, amp, callbacks, plot, track, schedule:
-            as documented by ``DSTorch.train``.
+        others: ``patience``, ``restore_best``, ``seed``, ``loss``, ``scheduler``, ``clip_grad_norm``,
+            ``verbose``, ``progress``, ``checkpoint``, ``resume``, ``overwrite``, ``num_workers``, ``amp``,
+            ``callbacks``, ``plot``, ``track`` and ``schedule``, as documented by ``DSTorch.train``.
 
     Raises:
         TypeError, ValueError: naming the setting, what it should be and what it was.

@@ -1,6 +1,6 @@
 """Image files -> pixels through Pillow, with every rule dsml applies on the way.
 
-The rules (``load_image``'s docstring and the README state them for users):
+The rules (``load_image``'s docstring and docs/features.md state them for users):
 
 - Formats: PNG, JPEG (and MPO, the multi-picture JPEG some cameras write:
   its first picture), WebP, BMP, GIF and TIFF. Any other file is refused by
