@@ -27,6 +27,7 @@ import torch.distributed as dist
 from torch import nn
 from torch.utils.data import DistributedSampler
 
+from dsml._types import Inputs
 from dsml.errors import DsmlValueError
 
 
@@ -102,7 +103,7 @@ class Run:
     def is_main(self) -> bool:
         return is_main()
 
-    def sampler(self, X, seed: int | None):
+    def sampler(self, X: Inputs, seed: int | None) -> DistributedSampler | None:
         """A ``DistributedSampler`` over the rows of ``X`` (``None`` when not distributed).
 
         Every rank shuffles with the same seed (``seed``, or 0), so together
