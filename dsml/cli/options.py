@@ -41,7 +41,7 @@ class Option:
     commands: tuple[str, ...] = ALL
     default: object = None
     choices: tuple[str, ...] = ()
-    metavar: str | None = None
+    metavar: str | tuple[str, ...] | None = None  # a tuple names each value of a flag that takes several
     aliases: tuple[str, ...] = field(default_factory=tuple)
 
     @property

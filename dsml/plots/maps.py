@@ -172,7 +172,7 @@ def _equation(w, b) -> str:
     return terms + " = 0"
 
 
-def plot_latent_boundary(points: pl.DataFrame, boundary: tuple[str, Sequence[float], float]) -> Figure:
+def plot_latent_boundary(points: pl.DataFrame, boundary: tuple[str, np.ndarray | Sequence[float], float]) -> Figure:
     """The points in the last hidden layer's two units, with the last layer's straight decision line.
 
     Seed 004: the hidden layers map the input to a latent space where a linear

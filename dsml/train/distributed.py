@@ -97,7 +97,7 @@ class Run:
             _start_group(device)
             ids = [device.index] if device.type == "cuda" else None
             self.model = nn.parallel.DistributedDataParallel(model, device_ids=ids)
-        self._sampler = None
+        self._sampler: DistributedSampler | None = None
 
     @property
     def is_main(self) -> bool:

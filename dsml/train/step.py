@@ -88,6 +88,7 @@ class Step:
         self.callbacks, self.state = callbacks, state
         self._after_backward = callbacks is not None and callbacks.wants("on_after_backward")
         fast = torch.float16 if device.type == "cuda" else torch.bfloat16
+        self.autocast: contextlib.AbstractContextManager  # an autocast, or nothing at all
         if amp:
             self.autocast = torch.autocast(device.type, dtype=fast)
         elif torch.is_autocast_enabled(device.type):  # train() called inside a user's autocast: switch it off
