@@ -12,12 +12,14 @@ import math
 import numbers
 import sys
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence, Sized
+from typing import Any
 
 import numpy as np
 import polars as pl
 import torch
 
+from dsml._types import Targets
 from dsml.errors import DsmlTypeError, DsmlValueError
 
 
@@ -54,7 +56,7 @@ def require_no_nulls(df: pl.DataFrame, column: str, *, what: str = "the table") 
         )
 
 
-def as_tensor(x, name: str) -> torch.Tensor:
+def as_tensor(x: Any, name: str) -> torch.Tensor:
     """Return ``x`` as a tensor, or raise ``TypeError`` saying what it is."""
     if isinstance(x, torch.Tensor):
         return x
@@ -64,7 +66,7 @@ def as_tensor(x, name: str) -> torch.Tensor:
         raise DsmlTypeError(f"{name} should be a torch tensor. Got {type(x).__name__}: {err}") from None
 
 
-def require_same_length(X, y, x_name: str = "X", y_name: str = "y") -> None:
+def require_same_length(X: Sized, y: Sized, x_name: str = "X", y_name: str = "y") -> None:
     """Raise ``ValueError`` when ``X`` and ``y`` have different numbers of rows."""
     if len(X) != len(y):
         raise DsmlValueError(
@@ -73,7 +75,7 @@ def require_same_length(X, y, x_name: str = "X", y_name: str = "y") -> None:
         )
 
 
-def require_rows(X, name: str) -> None:
+def require_rows(X: Sized, name: str) -> None:
     """Raise ``ValueError`` when ``X`` has no rows."""
     if len(X) == 0:
         raise DsmlValueError(
@@ -82,7 +84,7 @@ def require_rows(X, name: str) -> None:
         )
 
 
-def require_labels(y: torch.Tensor, name: str = "y") -> torch.Tensor:
+def require_labels(y: Targets, name: str = "y") -> torch.Tensor:
     """Return ``y`` as a 1-d int64 tensor of class codes, or raise ``ValueError``."""
     y = as_tensor(y, name)
     if y.ndim != 1:
@@ -105,7 +107,8 @@ def require_enough_outputs(num_outputs: int, num_classes: int) -> None:
 
 # ---------------------------------------------------------------- arguments
 # One small set of validators for scalar arguments, in the spirit of scikit-learn's check_scalar:
-# each names the argument, says what it should be and shows what it got.
+# each names the argument, says what it should be and shows what it got. The value is Any: it is whatever
+# the user passed, and checking it is the point.
 
 
 def _is_whole(value) -> bool:
@@ -117,7 +120,7 @@ def _is_whole(value) -> bool:
     return isinstance(value, numbers.Integral)
 
 
-def require_int(value, name: str, *, min: int | None = None, max: int | None = None) -> int:
+def require_int(value: Any, name: str, *, min: int | None = None, max: int | None = None) -> int:
     """Return ``value`` as a Python int, or raise ``TypeError``/``ValueError`` naming ``name``.
 
     Accepts ``int``, numpy integers (``np.int64(2)``) and 0-d integer tensors;
@@ -135,7 +138,7 @@ def require_int(value, name: str, *, min: int | None = None, max: int | None = N
 
 
 def require_number(
-    value,
+    value: Any,
     name: str,
     *,
     min: float | None = None,
@@ -170,7 +173,7 @@ def _require_range(value, name, lo, hi, lo_inclusive: bool = True, hi_inclusive:
         raise DsmlValueError(f"{name} should be {wanted}. Got {value:g}.")
 
 
-def require_choice(value, name: str, choices) -> str:
+def require_choice(value: Any, name: str, choices: Iterable[str]) -> str:
     """Return ``value`` if it is one of ``choices``, else raise ``ValueError`` listing them (and the closest).
 
     Example:
@@ -188,7 +191,7 @@ def require_choice(value, name: str, choices) -> str:
     raise DsmlValueError(f"{name} should be one of {listed}. Got {value!r}.{hint}")
 
 
-def require_bool(value, name: str) -> bool:
+def require_bool(value: Any, name: str) -> bool:
     """Return an on/off flag as a Python ``bool``, or raise ``TypeError`` naming ``name``.
 
     Accepts ``True``/``False`` (numpy bools too) and the whole numbers 1 and 0
@@ -211,14 +214,14 @@ def require_bool(value, name: str) -> bool:
 # ---------------------------------------------------------------- tensors
 
 
-def require_targets(y, name: str = "y") -> torch.Tensor:
+def require_targets(y: Targets, name: str = "y") -> torch.Tensor:
     """``y`` as a tensor of targets: floats stay as they are (regression); integer class codes
     (int32, uint8, numpy, lists...) become int64, as the losses need."""
     y = as_tensor(y, name)
     return y if y.dtype.is_floating_point else require_labels(y, name)
 
 
-def listing(items, shown: int = 5, show=str) -> str:
+def listing(items: Iterable[Any], shown: int = 5, show: Callable[[Any], str] = str) -> str:
     """``"a, b, c (and 3 more)"``: the first ``shown`` items, each written by ``show``, and a count of the rest.
 
     Every list in a dsml message (rows, columns, parameters, classes, files) is written this way.

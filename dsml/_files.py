@@ -15,6 +15,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+from dsml._types import PathLike
 from dsml.errors import DsmlIsADirectoryError, DsmlNotADirectoryError, DsmlPermissionError
 
 
@@ -25,7 +26,7 @@ def _umask() -> int:
     return mask
 
 
-def atomic_write(path: str | Path, write: Callable[[Path], object]) -> Path:
+def atomic_write(path: PathLike, write: Callable[[Path], object]) -> Path:
     """Call ``write(tmp)`` to write a temporary file beside ``path``, then move it over ``path``.
 
     The temporary name keeps ``path``'s suffix (``.png``, ``.parquet``), so writers that pick a
@@ -66,7 +67,7 @@ def nearest_existing(path: Path) -> Path:
     return path
 
 
-def require_writable(path: str | Path) -> Path:
+def require_writable(path: PathLike) -> Path:
     """Raise unless a file could be written at ``path`` (folders above it are created when written).
 
     Checks, without writing anything: ``path`` is not a folder, no file stands where a folder of

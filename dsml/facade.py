@@ -10,7 +10,10 @@ a figure of a model (``confusion_matrix``, ``plot_heatmaps``, ...) is a
 
 from __future__ import annotations
 
+import polars as pl
+
 from dsml import doctor, figures, plots, scoring
+from dsml._types import PathLike
 from dsml.data import datasets, folders, images, sequences, shipped, splits, text, toy
 from dsml.engine import evaluation
 from dsml.inside import activations, confused, descent, gradients, heatmaps, landscape, maps, mistakes, summary, units
@@ -114,7 +117,7 @@ class DSTorch:
     stratified_split = staticmethod(splits.stratified_split)
 
     @staticmethod
-    def gradient_descent_paths(f=None, x0: float = -2.0, steps: int = 30):
+    def gradient_descent_paths(f: descent.Curve | None = None, x0: float = -2.0, steps: int = 30) -> pl.DataFrame:
         """The five descent paths of chapter 13 §13.5 in one table, for ``plot_gradient_descent``.
 
         Newton's method; gradient descent with a small (0.05) and a large
@@ -137,7 +140,7 @@ class DSTorch:
         return descent.chapter_paths(f, x0, steps)
 
     @staticmethod
-    def load_classes(path):
+    def load_classes(path: PathLike) -> list | None:
         """The class names saved with the weights by ``DSTorch.save(model, path, cn)``.
 
         Args:

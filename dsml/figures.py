@@ -9,10 +9,12 @@ halves can be read, tested and reused alone.
 from __future__ import annotations
 
 import polars as pl
+import torch
 from torch import nn
 
 from dsml import plots, scoring
 from dsml._checks import require_columns
+from dsml._types import ClassNames, Figure, Inputs, Targets
 from dsml.engine.evaluation import EVAL_BATCH_SIZE
 from dsml.errors import DsmlValueError
 from dsml.inside import descent, heatmaps, maps, mistakes
@@ -20,9 +22,16 @@ from dsml.inside import filters as conv_filters
 from dsml.inside.layers import find_layer
 from dsml.inside.units import hidden_units
 from dsml.train import lr_finder, monitor
+from dsml.train.history import History
 
 
-def confusion_matrix(model: nn.Module, X, y=None, cn=None, batch_size: int = EVAL_BATCH_SIZE):
+def confusion_matrix(
+    model: nn.Module,
+    X: Inputs,
+    y: Targets | None = None,
+    cn: ClassNames | None = None,
+    batch_size: int = EVAL_BATCH_SIZE,
+) -> Figure:
     """A confusion-matrix figure: true class down, predicted class across, as in the book.
 
     Each cell shows its count; its shade is the share of the true class
@@ -46,14 +55,14 @@ def confusion_matrix(model: nn.Module, X, y=None, cn=None, batch_size: int = EVA
 def plot_misclassified(
     df: pl.DataFrame,
     model: nn.Module,
-    X,
-    y,
-    cn=None,
+    X: Inputs,
+    y: Targets,
+    cn: ClassNames | None = None,
     by: str = "misclassified",
     limit: int = 30,
     ncol: int = 10,
     filepath: str = "filepath",
-):
+) -> Figure:
     """The images the model gets wrong (or its highest-loss images), titled ``target => prediction``.
 
     Args:
@@ -87,7 +96,7 @@ def plot_hidden_units(
     ncol: int = 8,
     image_shape: tuple[int, ...] = (28, 28),
     layer: str | nn.Module | None = None,
-):
+) -> Figure:
     """Draw each hidden unit's weights as an image: red pushes the unit up, blue down, white is 0.
 
     Args:
@@ -111,7 +120,7 @@ def plot_hidden_units(
 
 def plot_filters(
     model_or_table: nn.Module | pl.DataFrame, layer: str | nn.Module | None = None, limit: int = 16, max_in: int = 8
-):
+) -> Figure:
     """A convolution layer's filters as small images: one row per output channel, one column per input channel.
 
     Red weights respond to bright pixels, blue to dark ones (one colour scale,
@@ -135,11 +144,11 @@ def plot_filters(
 
 def plot_feature_maps(
     model_or_table: nn.Module | pl.DataFrame,
-    x=None,
+    x: torch.Tensor | None = None,
     layer: str | nn.Module | None = None,
     limit: int = 16,
     ncol: int = 8,
-):
+) -> Figure:
     """One image's feature maps at a layer, one tile per channel (each tile on its own colour scale).
 
     Args:
@@ -161,17 +170,17 @@ def plot_feature_maps(
 
 def plot_heatmaps(
     model: nn.Module,
-    X,
-    y=None,
-    cn=None,
+    X: torch.Tensor,
+    y: Targets | None = None,
+    cn: ClassNames | None = None,
     *,
     method: str = "grad_cam",
     layer: str | nn.Module | None = None,
-    target=None,
+    target: int | Targets | None = None,
     limit: int = 8,
     ncol: int = 4,
     alpha: float = 0.8,
-):
+) -> Figure:
     """Heat maps laid over the images: which pixels drove each prediction, titled ``target => prediction``.
 
     Args:
@@ -195,7 +204,7 @@ def plot_heatmaps(
     return plots.plot_heatmaps(X, heat, predictions, method=method, ncol=ncol, alpha=alpha)
 
 
-def plot_decision_boundary(model: nn.Module, df: pl.DataFrame, resolution: int = 150):
+def plot_decision_boundary(model: nn.Module, df: pl.DataFrame, resolution: int = 150) -> Figure:
     """The plane coloured by the model's prediction, faint where it is unsure, with the points on top.
 
     Args:
@@ -211,7 +220,7 @@ def plot_decision_boundary(model: nn.Module, df: pl.DataFrame, resolution: int =
 
 def plot_hidden_maps(
     model: nn.Module, df: pl.DataFrame, layer: str | nn.Module, resolution: int = 60, limit: int = 16, ncol: int = 4
-):
+) -> Figure:
     """One panel per hidden unit: how strongly it responds at each point of the plane.
 
     Each panel uses the unit's own range (dark = its lowest output, for a
@@ -232,7 +241,7 @@ def plot_hidden_maps(
     return plots.plot_hidden_maps(maps.hidden_maps(model, df, layer, resolution), df, limit, ncol, layer=name)
 
 
-def plot_latent_boundary(model: nn.Module, df: pl.DataFrame):
+def plot_latent_boundary(model: nn.Module, df: pl.DataFrame) -> Figure:
     """The points in the last hidden layer's two units, with the last layer's straight decision line.
 
     Seed 004: the hidden layers map the input to a latent space where a linear
@@ -249,7 +258,7 @@ def plot_latent_boundary(model: nn.Module, df: pl.DataFrame):
     return plots.plot_latent_boundary(maps.latent_points(model, df), maps.final_boundary(model))
 
 
-def plot_lr_find(table: pl.DataFrame, method: str = "steepest"):
+def plot_lr_find(table: pl.DataFrame, method: str = "steepest") -> Figure:
     """Loss against learning rate from ``find_lr``, with a suggested learning rate marked.
 
     The raw batch losses are drawn faint, the smoothed loss as a line. The
@@ -267,7 +276,7 @@ def plot_lr_find(table: pl.DataFrame, method: str = "steepest"):
     return plots.plot_lr_find(table, lr_finder.suggest_lr(table, method), method)
 
 
-def plot_layers(history_or_table, epochs: list[int] | None = None):
+def plot_layers(history_or_table: History | pl.DataFrame, epochs: list[int] | None = None) -> Figure:
     """Gradient norm, output spread and dead ReLU share per layer, one line per epoch.
 
     Layers run from the input (left) to the output (right), so gradients that vanish on their way back
@@ -287,7 +296,9 @@ def plot_layers(history_or_table, epochs: list[int] | None = None):
     return plots.plot_layers(monitor.layer_table(history_or_table), epochs)
 
 
-def plot_gradient_descent(paths: pl.DataFrame | list[pl.DataFrame], f=None, ncol: int | None = None):
+def plot_gradient_descent(
+    paths: pl.DataFrame | list[pl.DataFrame], f: descent.Curve | None = None, ncol: int | None = None
+) -> Figure:
     """Each descent path as points on the curve, one panel per path (chapter 13 §13.5).
 
     Args:

@@ -23,7 +23,7 @@ PACKAGE = ROOT / "dsml"
 # The first matching prefix gives a module's layer (lower imports nothing higher).
 LAYERS = [
     ("dsml.__main__", 11),
-    ("dsml._", 0),  # private helpers at the bottom: _checks, _files, _titles
+    ("dsml._", 0),  # private helpers at the bottom: _checks, _files, _titles, _types
     ("dsml.errors", 0),  # the errors dsml raises on purpose
     ("dsml.data", 1),
     ("dsml.plots", 2),  # tables -> figures: below everything that computes (see test_the_plots_compute_nothing)
@@ -202,3 +202,124 @@ def test_each_subpackage_names_its_public_api_without_hiding_a_module(folder):
     }
     hidden = sorted(set(exported) & modules)
     assert not hidden, f"{package.__name__} re-exports names that hide its modules: {hidden}"
+
+
+# ---------------------------------------------------------------- type hints
+# Every public function and method carries hints on its parameters and its return (STYLE.md), in the
+# words of dsml/_types.py where one of its aliases fits (Inputs, Targets, ClassNames, PathLike, ...).
+
+# Files another change is rewriting now; their hints come with it. Remove each one from this set when that
+# change lands (issue 19, item 6), so that the test below covers it too; then remove the set.
+HINTS_PENDING = {
+    "dsml/engine/evaluation.py",
+    "dsml/engine/losses.py",
+    "dsml/engine/batches.py",
+    "dsml/scoring.py",
+    "dsml/data/datasets.py",
+}
+
+
+def public_functions(tree: ast.Module) -> list[tuple[str, ast.FunctionDef | ast.AsyncFunctionDef, bool]]:
+    """``(name, node, is_method)`` for the module's functions and its classes' methods, none of them private.
+
+    Private means a name that starts with ``_`` (so also ``__init__`` and the other dunders), or a method
+    of a private class. The facade's ``DSTorch.train = staticmethod(loop.train)`` is no function here:
+    the function it names is checked where it is defined.
+    """
+    found = []
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and not node.name.startswith("_"):
+            found.append((node.name, node, False))
+        elif isinstance(node, ast.ClassDef) and not node.name.startswith("_"):
+            found += [
+                (f"{node.name}.{sub.name}", sub, True)
+                for sub in node.body
+                if isinstance(sub, (ast.FunctionDef, ast.AsyncFunctionDef)) and not sub.name.startswith("_")
+            ]
+    return found
+
+
+def missing_hints(node: ast.FunctionDef | ast.AsyncFunctionDef, is_method: bool) -> list[str]:
+    """The parameters of ``node`` without a hint (``*args`` and ``**kwargs`` too), and ``"return"`` if it has none.
+
+    A method's first parameter (``self``, ``cls``) needs none, unless it is a ``staticmethod``.
+    """
+    args = node.args
+    params = [*args.posonlyargs, *args.args]
+    static = any(isinstance(d, ast.Name) and d.id == "staticmethod" for d in node.decorator_list)
+    if is_method and not static:
+        params = params[1:]
+    params += args.kwonlyargs
+    missing = [p.arg for p in params if p.annotation is None]
+    missing += [f"{star}{p.arg}" for star, p in (("*", args.vararg), ("**", args.kwarg)) if p and not p.annotation]
+    return missing + (["return"] if node.returns is None else [])
+
+
+def relative(path: Path) -> str:
+    return path.relative_to(ROOT).as_posix()
+
+
+def hint_offenders(path: Path) -> list[str]:
+    me = module_name(path)
+    found = []
+    for name, node, is_method in public_functions(ast.parse(path.read_text())):
+        missing = missing_hints(node, is_method)
+        if missing:
+            found.append(f"{me}.{name} (line {node.lineno}): no hint for {', '.join(missing)}")
+    return found
+
+
+def test_every_public_function_has_type_hints():
+    """Every parameter of every public function and method has a hint, and so does its return.
+
+    ``*args`` and ``**kwargs`` need one too (``**train_kwargs: Any`` says they are passed on as they are):
+    a reader of a signature should not have to guess what a star parameter takes.
+    """
+    stale = HINTS_PENDING - {relative(p) for p in SOURCES}
+    assert not stale, f"HINTS_PENDING names files dsml no longer has: {sorted(stale)}"
+    checked = [p for p in SOURCES if relative(p) not in HINTS_PENDING]
+    assert len(checked) > 80
+    offenders = [line for p in checked for line in hint_offenders(p)]
+    assert not offenders, f"{len(offenders)} public function(s) lack type hints:\n" + "\n".join(offenders)
+
+
+def test_annotations_are_never_evaluated_at_import():
+    """Every module with a hint starts with ``from __future__ import annotations``: hints cost nothing at run time
+    and may name what is imported only for a type checker (``dsml._types.Figure``, plotnine's ``ggplot``)."""
+
+    def hinted(tree: ast.Module) -> bool:
+        return any(
+            isinstance(n, ast.AnnAssign)
+            or (isinstance(n, ast.arg) and n.annotation is not None)
+            or (isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.returns is not None)
+            for n in ast.walk(tree)
+        )
+
+    def postponed(tree: ast.Module) -> bool:
+        return any(
+            isinstance(n, ast.ImportFrom) and n.module == "__future__" and any(a.name == "annotations" for a in n.names)
+            for n in tree.body
+        )
+
+    trees = {module_name(p): ast.parse(p.read_text()) for p in SOURCES}
+    eager = sorted(name for name, tree in trees.items() if hinted(tree) and not postponed(tree))
+    assert not eager, f"modules with hints but without `from __future__ import annotations`: {eager}"
+
+
+def test_the_hint_test_sees_every_kind_of_missing_hint():
+    source = (
+        "def f(x, y: int = 0, *args, z, **kw): pass\n"
+        "def g(x: int) -> int: return x\n"
+        "def _private(x): pass\n"
+        "class C:\n"
+        "    def __init__(self, a): pass\n"
+        "    def m(self, a: int): pass\n"
+        "    @classmethod\n"
+        "    def c(cls) -> C: return cls()\n"
+        "    @staticmethod\n"
+        "    def s(a) -> None: pass\n"
+        "class _Hidden:\n"
+        "    def m(self, a): pass\n"
+    )
+    found = {name: missing_hints(node, is_method) for name, node, is_method in public_functions(ast.parse(source))}
+    assert found == {"f": ["x", "z", "*args", "**kw", "return"], "g": [], "C.m": ["return"], "C.c": [], "C.s": ["a"]}

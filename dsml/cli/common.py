@@ -5,7 +5,9 @@ from __future__ import annotations
 import warnings
 
 import polars as pl
+from torch import nn
 
+from dsml._types import Inputs
 from dsml.cli import tables, textseq
 from dsml.cli.options import options_for
 from dsml.engine import evaluation
@@ -104,14 +106,14 @@ def load_labelled(df: pl.DataFrame, settings: dict, kind: str, saved: dict | Non
     return tables.load_images(df, settings, flatten, saved)
 
 
-def split_sizes(data: tables.Data, X_valid=None) -> dict:
+def split_sizes(data: tables.Data, X_valid: Inputs | None = None) -> dict:
     sizes = {"train": len(data.X_train), "test": len(data.X_test)}
     if X_valid is not None:
         sizes["valid"] = len(X_valid)
     return sizes
 
 
-def evaluate_splits(model, splits: dict) -> dict:
+def evaluate_splits(model: nn.Module, splits: dict) -> dict:
     """Loss and accuracy of ``model`` on each named ``(X, y)`` that has rows."""
     results = {}
     for name, (X, y) in splits.items():

@@ -74,5 +74,5 @@ def error(err: BaseException | str) -> None:
     print(f"dsml: error: {text}", file=sys.stderr)
 
 
-def warning(message) -> None:
+def warning(message: Warning | str) -> None:
     print(f"dsml: warning: {one_line(to_flags(str(message)))}", file=sys.stderr)

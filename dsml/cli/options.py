@@ -10,6 +10,7 @@ import argparse
 import difflib
 import sys
 from dataclasses import dataclass, field
+from typing import NoReturn
 
 from dsml.models.pretrained import SMALL_CONVNET_FILES
 from dsml.models.registry import CELLS, KINDS
@@ -40,7 +41,7 @@ class Option:
     commands: tuple[str, ...] = ALL
     default: object = None
     choices: tuple[str, ...] = ()
-    metavar: str | None = None
+    metavar: str | tuple[str, ...] | None = None  # a tuple names each value of a flag that takes several
     aliases: tuple[str, ...] = field(default_factory=tuple)
 
     @property
@@ -193,7 +194,7 @@ def options_for(command: str) -> list[Option]:
 class Parser(argparse.ArgumentParser):
     """argparse, but a usage mistake is one line on stderr (with the closest flag) and exit status 2."""
 
-    def error(self, message: str):
+    def error(self, message: str) -> NoReturn:
         if "unrecognized arguments" in message:
             known = [s for a in self._actions for s in a.option_strings]
             typed = [w for w in message.split(": ", 1)[-1].split() if w.startswith("-")]

@@ -19,8 +19,10 @@ import polars as pl
 import torch
 
 from dsml._files import atomic_write, require_writable
+from dsml._types import PathLike
 from dsml.errors import DsmlValueError
 from dsml.train import checkpoints
+from dsml.train.history import History
 
 SUFFIXES = {
     "history": (".csv",),
@@ -74,13 +76,13 @@ def _folder(path) -> Path:
     return path
 
 
-def write_table(df: pl.DataFrame, path) -> Path:
+def write_table(df: pl.DataFrame, path: PathLike) -> Path:
     """``df`` as CSV or parquet, by ``path``'s suffix."""
     parquet = Path(path).suffix.lower() == ".parquet"
     return atomic_write(_folder(path), lambda tmp: df.write_parquet(tmp) if parquet else df.write_csv(tmp))
 
 
-def write_plot(history, path) -> Path:
+def write_plot(history: History, path: PathLike) -> Path:
     """The training curves (``History.plot()``) as PNG, PDF or SVG, by ``path``'s suffix."""
     from plotnine.exceptions import PlotnineWarning
 
@@ -102,7 +104,7 @@ def _json_ready(value):
     return value
 
 
-def write_metrics(metrics: dict, path) -> Path:
+def write_metrics(metrics: dict, path: PathLike) -> Path:
     text = json.dumps(_json_ready(metrics), indent=2, allow_nan=False, default=str) + "\n"
     return atomic_write(_folder(path), lambda tmp: tmp.write_text(text))
 

@@ -9,6 +9,7 @@ sequence tables: ``dsml.cli.textseq``.
 from __future__ import annotations
 
 import difflib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,6 +18,7 @@ import polars as pl
 import torch
 
 from dsml._checks import listing, require_columns, require_no_nulls
+from dsml._types import ClassNames, Inputs, PathLike
 from dsml.data import datasets, images, shipped
 from dsml.data.datasets import ImageDataset
 from dsml.data.imagefiles import decoding, parallel
@@ -28,17 +30,17 @@ class Data:
     """A table as tensors (or lazy datasets, with ``y_*`` ``None``), its classes and how it was read."""
 
     kind: str
-    X_train: object
+    X_train: Inputs
     y_train: torch.Tensor | None
-    X_test: object
+    X_test: Inputs
     y_test: torch.Tensor | None
     cn: list
     info: dict
-    embedding: object = None  # text: the vocabulary size or a (V, D) matrix of word vectors
+    embedding: int | torch.Tensor | None = None  # text: the vocabulary size or a (V, D) matrix of word vectors
     extra: dict = field(default_factory=dict)
 
 
-def read_table(path: str | Path) -> pl.DataFrame:
+def read_table(path: PathLike) -> pl.DataFrame:
     """Read a CSV or parquet table, with errors that name the file; or a shipped data set by its name.
 
     ``mnist_1000`` (no such file here) is the shipped table, read with ``DSTorch.dataset``, so
@@ -75,12 +77,12 @@ def _shipped_hint(path: Path) -> str:
     return f" Give a .csv or .parquet file, or the name of a shipped data set: {', '.join(names)}.{guess}"
 
 
-def plain_classes(cn) -> list:
+def plain_classes(cn: ClassNames) -> list:
     """Class names as plain Python values (numpy's ``np.int64(3)`` -> ``3``)."""
     return [c.item() if hasattr(c, "item") else c for c in cn]
 
 
-def class_codes(y: torch.Tensor, table_cn, saved_cn) -> torch.Tensor:
+def class_codes(y: torch.Tensor, table_cn: ClassNames, saved_cn: ClassNames) -> torch.Tensor:
     """Re-code ``y`` (codes into the table's own classes) as codes into the network's classes.
 
     A table being scored may lack some classes, which would shift every code after them.
@@ -102,7 +104,7 @@ def _shape_text(shape) -> str:
     return f"{h}x{w} {'colour' if c == 3 else 'greyscale'}"
 
 
-def check_image_shape(got, wanted) -> None:
+def check_image_shape(got: Sequence[int], wanted: Sequence[int] | None) -> None:
     """Refuse images of another size or colour than the network was trained on, saying what to do."""
     if wanted is None or list(got) == list(wanted):
         return
@@ -113,7 +115,7 @@ def check_image_shape(got, wanted) -> None:
     )
 
 
-def check_shapes_from_headers(paths: list[str], wanted, sizes: bool = True) -> None:
+def check_shapes_from_headers(paths: list[str], wanted: Sequence[int], sizes: bool = True) -> None:
     """``check_image_shape`` for every file from its header alone (lazy loading); ``sizes=False``
     checks the colour only (the images will be resized)."""
     for (w0, h0), mode in decoding.image_headers(paths):
@@ -121,7 +123,7 @@ def check_shapes_from_headers(paths: list[str], wanted, sizes: bool = True) -> N
         check_image_shape(got if sizes else [got[0], *wanted[1:]], wanted)
 
 
-def image_info(settings: dict, image_shape, flatten: bool) -> dict:
+def image_info(settings: dict, image_shape: Sequence[int], flatten: bool) -> dict:
     c, h, w = (int(s) for s in image_shape)
     shape = [c * h * w] if flatten else [c, h, w]
     keys = ("label", "filepath", "index", "size")
@@ -152,7 +154,7 @@ def load_images(df: pl.DataFrame, settings: dict, flatten: bool, saved: dict | N
     return Data("image", *parts, plain_classes(cn), image_info(settings, shape, flatten))
 
 
-def recode(data: Data, saved_cn) -> Data:
+def recode(data: Data, saved_cn: ClassNames) -> Data:
     """``data`` with its labels re-coded into the network's classes ``saved_cn``."""
     for ds_or_y, name in ((data.X_train, "y_train"), (data.X_test, "y_test")):
         y = getattr(data, name)
@@ -165,7 +167,7 @@ def recode(data: Data, saved_cn) -> Data:
     return data
 
 
-def predict_images(df: pl.DataFrame, settings: dict, info: dict):
+def predict_images(df: pl.DataFrame, settings: dict, info: dict) -> torch.Tensor | ImageDataset:
     """Every row of an image table as inputs for the saved network (no labels needed)."""
     filepath = settings["filepath"]
     require_columns(df, [filepath], hint="--filepath ...")

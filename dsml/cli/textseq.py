@@ -11,6 +11,7 @@ those and the label and index (or ``--features``); ``predict`` gives one row per
 from __future__ import annotations
 
 from types import SimpleNamespace
+from typing import TYPE_CHECKING
 
 import polars as pl
 import torch
@@ -20,11 +21,14 @@ from dsml.cli.tables import Data, plain_classes
 from dsml.data import sequences, text
 from dsml.errors import DsmlFileNotFoundError, DsmlValueError
 
+if TYPE_CHECKING:
+    from gensim.models import KeyedVectors  # an optional dependency: imported by read_vectors when asked for
+
 DEFAULT_MAX_LENGTH = 200
 NO_LABEL = "__dsml_no_label__"
 
 
-def read_vectors(path: str):
+def read_vectors(path: str) -> KeyedVectors:
     """Word vectors in word2vec format, with gensim (text: ``.txt``/``.vec``; binary: ``.bin``)."""
     try:
         from gensim.models import KeyedVectors
@@ -78,7 +82,7 @@ def load_texts(df: pl.DataFrame, settings: dict, saved: dict | None = None) -> D
     return Data("text", X_train, y_train, X_test, y_test, plain_classes(cn), info, embedding, {"pad_idx": pad_idx})
 
 
-def predict_texts(df: pl.DataFrame, settings: dict, info: dict):
+def predict_texts(df: pl.DataFrame, settings: dict, info: dict) -> torch.Tensor:
     """Every row of a text table as token ids, with the saved vocabulary (no labels needed)."""
     column = settings["text"]
     require_columns(df, [column], what="the text table", hint="--text COLUMN")
@@ -120,7 +124,7 @@ def load_series(df: pl.DataFrame, settings: dict, saved: dict | None = None) -> 
     return Data("sequence", X_train, y_train, X_test, y_test, plain_classes(cn), info)
 
 
-def predict_series(df: pl.DataFrame, settings: dict, info: dict):
+def predict_series(df: pl.DataFrame, settings: dict, info: dict) -> tuple[torch.Tensor, pl.DataFrame]:
     """Every series of a sequence table (no labels needed); returns ``(X, one row per series)``."""
     features = list(settings["features"] or info["features"])
     id_, step = settings["id"], settings["step"]

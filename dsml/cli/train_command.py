@@ -11,16 +11,17 @@ import sys
 import time
 from pathlib import Path
 
-from torch import optim
+from torch import nn, optim
 
 from dsml.cli import common, messages, outputs
 from dsml.cli.config import with_defaults
 from dsml.cli.options import DIVERGED, INTERRUPTED, OK
-from dsml.cli.tables import read_table
+from dsml.cli.tables import Data, read_table
 from dsml.engine.batches import is_dataset
 from dsml.errors import DsmlValueError
 from dsml.models import registry
 from dsml.train import checkpoints, distributed, finetune, loop, seeding
+from dsml.train.history import History
 from dsml.train.options import TrainOptions
 from dsml.train.setup import TrainingData, training_data
 
@@ -28,13 +29,13 @@ OPTIMIZERS = {"adam": optim.Adam, "adamw": optim.AdamW, "sgd": optim.SGD}
 STATUS = {"non_finite_loss": DIVERGED, "interrupted": INTERRUPTED}
 
 
-def make_optimizer(settings: dict, model):
+def make_optimizer(settings: dict, model: nn.Module) -> optim.Optimizer:
     params = [p for p in model.parameters() if p.requires_grad]  # a frozen embedding does not train
     extra = {"momentum": 0.9} if settings["optimizer"] == "sgd" else {}
     return OPTIMIZERS[settings["optimizer"]](params, lr=settings["lr"], **extra)
 
 
-def require_classes(data) -> None:
+def require_classes(data: Data) -> None:
     """A classifier needs training rows of two classes or more."""
     y = data.X_train.targets if is_dataset(data.X_train) else data.y_train
     found = sorted({data.cn[int(c)] for c in y.unique()}, key=str) if len(y) else []
@@ -43,7 +44,7 @@ def require_classes(data) -> None:
         raise DsmlValueError(f"the training rows have {shown}: a classifier needs two classes or more to learn from.")
 
 
-def build_model(settings: dict, data):
+def build_model(settings: dict, data: Data) -> nn.Module:
     shape = data.info["input_shape"]
     pad_idx = data.extra.get("pad_idx", 0)
     return registry.new_model(
@@ -69,7 +70,7 @@ def train_options(settings: dict) -> TrainOptions:
     )  # fmt: skip
 
 
-def fit(settings: dict, model, data: TrainingData, options: TrainOptions):
+def fit(settings: dict, model: nn.Module, data: TrainingData, options: TrainOptions) -> History:
     """``train`` with the command's settings (``fine_tune`` with --head-epochs); returns the ``History``."""
     optimizer = make_optimizer(settings, model)
     if not settings.get("head_epochs"):
@@ -107,7 +108,7 @@ def check_backbone_flags(settings: dict) -> None:
         )
 
 
-def save_results(settings: dict, model, data, history, metrics: dict) -> list[str]:
+def save_results(settings: dict, model: nn.Module, data: Data, history: History, metrics: dict) -> list[str]:
     """Write every file the run was asked for; return what could not be written, and why."""
     saved, skipped = common.record("train", settings), []
     if settings["checkpoint"] and Path(settings["checkpoint"]).exists():
@@ -130,7 +131,7 @@ def save_results(settings: dict, model, data, history, metrics: dict) -> list[st
     return skipped
 
 
-def prepare(explicit: dict) -> tuple[dict, object, TrainOptions]:
+def prepare(explicit: dict) -> tuple[dict, Data, TrainOptions]:
     """Settings checked, outputs checked, the table read and loaded: everything before training."""
     settings = with_defaults("train", explicit)
     settings["device"] = common.resolve_device(settings["device"])
@@ -191,7 +192,7 @@ def run(explicit: dict) -> int:
     return status
 
 
-def report(status: int, history, settings: dict, skipped: list[str]) -> None:
+def report(status: int, history: History, settings: dict, skipped: list[str]) -> None:
     """One line on stderr when the run did not end normally (or something asked for was not written)."""
     notes = "".join(f"; {note}" for note in skipped)
     if status == DIVERGED:

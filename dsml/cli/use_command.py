@@ -11,6 +11,7 @@ import time
 
 import numpy as np
 import polars as pl
+from torch import nn
 
 from dsml.cli import common, messages, outputs, tables, textseq
 from dsml.cli.config import with_defaults
@@ -43,7 +44,7 @@ def _saved_data(info: dict, weights: str) -> dict:
     )
 
 
-def open_weights(command: str, explicit: dict):
+def open_weights(command: str, explicit: dict) -> tuple[dict, nn.Module, dict, dict]:
     """Settings, the rebuilt network, and the checkpoint's record of its data, for ``score``/``predict``."""
     weights = explicit.get("weights")
     if not weights:

@@ -32,6 +32,7 @@ import platformdirs
 
 from dsml._checks import warn
 from dsml._files import atomic_write
+from dsml._types import PathLike
 from dsml.data import packs
 from dsml.errors import DsmlFileNotFoundError, DsmlPermissionError
 
@@ -60,7 +61,7 @@ class Packed:
         return self.manifest["packs"][name]
 
 
-def installed(folder: str | os.PathLike | None = None) -> Packed | None:
+def installed(folder: PathLike | None = None) -> Packed | None:
     """The packed data of this installation (``dsml/_shipped``), or ``None`` when there are none (a checkout).
 
     Raises:
@@ -90,7 +91,7 @@ def installed(folder: str | os.PathLike | None = None) -> Packed | None:
     return Packed(folder, manifest, hashlib.sha256(raw).hexdigest())
 
 
-def packs_for(packed: Packed, relative: str | os.PathLike) -> list[str]:
+def packs_for(packed: Packed, relative: PathLike) -> list[str]:
     """The packs holding the file ``relative`` or anything under it (every pack for ``"."``).
 
     Example:

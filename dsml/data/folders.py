@@ -23,6 +23,7 @@ import polars as pl
 import torch
 
 from dsml._checks import require_int, require_number
+from dsml._types import PathLike
 from dsml.data.splits import stratified_split
 from dsml.errors import DsmlFileNotFoundError, DsmlNotADirectoryError, DsmlTypeError, DsmlValueError
 
@@ -144,7 +145,7 @@ def _no_images_error(root: Path) -> ValueError:
     )
 
 
-def table_from_folder(root: str | os.PathLike, test_fraction: float = 0.2, seed: int = 0) -> pl.DataFrame:
+def table_from_folder(root: PathLike, test_fraction: float = 0.2, seed: int = 0) -> pl.DataFrame:
     """List the images in a folder as the book's table: ``label``, ``filepath``, ``index``.
 
     Layouts (class folders may hold images at any depth):

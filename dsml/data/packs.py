@@ -21,7 +21,10 @@ import lzma
 import re
 import tarfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+if TYPE_CHECKING:
+    from dsml._types import PathLike
 if __package__:  # imported as dsml.data.packs
     from dsml.errors import DsmlFileNotFoundError, DsmlValueError
 else:  # loaded by its path at wheel-build time (setup.py), where the dsml package (torch) cannot be imported
@@ -37,7 +40,7 @@ XZ_PRESET = 6  # 9 with PRESET_EXTREME saves 0.4% for three times the build time
 SAFE_MEMBER = re.compile(r"(data|media)(/[A-Za-z0-9_][A-Za-z0-9_.-]*)+")
 
 
-def plan(root: str | Path) -> dict[str, list[str]]:
+def plan(root: PathLike) -> dict[str, list[str]]:
     """Which files go into which pack: pack name -> sorted paths relative to ``root``.
 
     Each ``data/<name>.csv`` is a pack with the files under ``media/<name>/``;
@@ -95,7 +98,7 @@ def _relative(path: Path, root: Path) -> str:
     return path.relative_to(root).as_posix()
 
 
-def write_pack(root: str | Path, members: list[str], out: str | Path) -> None:
+def write_pack(root: PathLike, members: list[str], out: PathLike) -> None:
     """Write ``members`` (paths relative to ``root``) into the reproducible archive ``out``.
 
     Example:
@@ -114,7 +117,7 @@ def write_pack(root: str | Path, members: list[str], out: str | Path) -> None:
                 tar.addfile(info, f)
 
 
-def sha256(path: str | Path) -> str:
+def sha256(path: PathLike) -> str:
     """The sha256 of a file, read in 1 MiB blocks.
 
     Example:
@@ -128,7 +131,7 @@ def sha256(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-def pack_all(root: str | Path, out: str | Path, version: str) -> dict:
+def pack_all(root: PathLike, out: PathLike, version: str) -> dict:
     """Pack every shipped data set of ``root`` into the folder ``out``, with the manifest.
 
     Args:

@@ -22,6 +22,7 @@ from pathlib import Path
 import polars as pl
 
 from dsml._checks import require_choice
+from dsml._types import PathLike
 from dsml.data import cache
 from dsml.errors import DsmlFileNotFoundError
 
@@ -116,7 +117,7 @@ def data_root() -> Path:
     return data_path()
 
 
-def data_path(*parts: str | os.PathLike) -> Path:
+def data_path(*parts: PathLike) -> Path:
     """An absolute path to a file of the shipped data, from a path relative to the project folder.
 
     From an installed wheel, the packed data sets that hold the path (or anything under it)
@@ -145,7 +146,7 @@ def data_path(*parts: str | os.PathLike) -> Path:
     return root.joinpath(*parts)
 
 
-def status(*parts: str | os.PathLike) -> tuple[Path, str]:
+def status(*parts: PathLike) -> tuple[Path, str]:
     """Where a shipped file or folder is and whether it is there, unpacking nothing.
 
     Args:

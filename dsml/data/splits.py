@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import torch
 
+from dsml._types import Targets
 from dsml.errors import DsmlValueError
 
 
-def stratified_split(y, fraction: float, seed: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def stratified_split(y: Targets, fraction: float, seed: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Split row numbers into kept and held-out rows, class by class.
 
     Each class gives ``round(fraction * its rows)`` rows to the held-out part

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import warnings
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 import polars as pl
@@ -61,7 +61,7 @@ class Vocabulary:
         self.key_to_index = {word: i for i, word in enumerate(index_to_key)}
 
     @classmethod
-    def from_token_lists(cls, token_lists, min_count: int = 2) -> Vocabulary:
+    def from_token_lists(cls, token_lists: Iterable[Iterable[str | None]], min_count: int = 2) -> Vocabulary:
         """Every token seen at least ``min_count`` times, most frequent first (ties alphabetical)."""
         if not isinstance(min_count, int) or isinstance(min_count, bool) or min_count < 1:
             raise DsmlValueError(f"min_count should be a whole number >= 1. Got {min_count!r}.")
@@ -74,7 +74,7 @@ class Vocabulary:
     def __len__(self) -> int:
         return len(self.index_to_key)
 
-    def __contains__(self, word) -> bool:
+    def __contains__(self, word: object) -> bool:
         return word in self.key_to_index
 
     def __repr__(self) -> str:
@@ -108,7 +108,7 @@ def default_tokens(column: str = "text") -> pl.Expr:
     return pl.col(column).str.to_lowercase().str.extract_all(r"[a-z]+")
 
 
-def tokenise(df: pl.DataFrame, tokens_expr) -> list[list[str]]:
+def tokenise(df: pl.DataFrame, tokens_expr: pl.Expr | str) -> list[list[str]]:
     """One list of tokens per row of ``df``; a null text is an error that names its rows."""
     expr = _as_expr(tokens_expr, "tokens_expr", df)
     tokens = df.select(expr.alias("tokens")).to_series()
@@ -128,7 +128,9 @@ def tokenise(df: pl.DataFrame, tokens_expr) -> list[list[str]]:
     return tokens.to_list()
 
 
-def labels_and_classes(df: pl.DataFrame, label_expr, class_order: str = "sorted") -> tuple[torch.Tensor, np.ndarray]:
+def labels_and_classes(
+    df: pl.DataFrame, label_expr: pl.Expr | str, class_order: str = "sorted"
+) -> tuple[torch.Tensor, np.ndarray]:
     """Class codes (int64) and class names ``cn``, sorted or in order of first appearance.
 
     The labels follow the rules of ``dsml.data.tables.check_labels`` (no null
@@ -220,7 +222,13 @@ def _warn_empty(lengths: np.ndarray, train_rows: torch.Tensor) -> None:
 
 
 def build_vocabulary(
-    df: pl.DataFrame, tokens_expr, index: str | None = "index", min_count: int = 2, *, label_expr=None, seed: int = 0
+    df: pl.DataFrame,
+    tokens_expr: pl.Expr | str,
+    index: str | None = "index",
+    min_count: int = 2,
+    *,
+    label_expr: pl.Expr | str | None = None,
+    seed: int = 0,
 ) -> Vocabulary:
     """The ``Vocabulary`` that ``load_text(df, None, ...)`` builds, from the training rows only.
 
@@ -248,7 +256,7 @@ def build_vocabulary(
     return Vocabulary.from_token_lists([token_lists[i] for i in train_rows.tolist()], min_count)
 
 
-def embedding_matrix(model) -> torch.Tensor:
+def embedding_matrix(model: object) -> torch.Tensor:
     """A gensim model's word vectors plus an all-zero last row for padding: ``(V + 1, D)`` float32.
 
     Use it with ``pad_idx=len(model.wv)`` so padding no longer collides with
@@ -278,9 +286,9 @@ def embedding_matrix(model) -> torch.Tensor:
 
 def load_text(
     df: pl.DataFrame,
-    model,
-    tokens_expr,
-    label_expr,
+    model: Vocabulary | object | None,  # object: a gensim model, duck-typed (gensim is never imported here)
+    tokens_expr: pl.Expr | str,
+    label_expr: pl.Expr | str,
     max_length: int = 200,
     pad_idx: int = 0,
     unknown_policy: str = "drop",

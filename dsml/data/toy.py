@@ -9,6 +9,8 @@ in the book's table layout (one row per point, ``label`` and ``index``).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import polars as pl
 import torch
@@ -104,8 +106,8 @@ def toy_data(
 
 
 def load_points(
-    df: pl.DataFrame, features: tuple[str, ...] = ("x1", "x2"), label_name: str = "label", index: str = "index"
-):
+    df: pl.DataFrame, features: str | Sequence[str] = ("x1", "x2"), label_name: str = "label", index: str = "index"
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, np.ndarray]:
     """Feature columns and labels as tensors: the book's 7-tuple, for a table of points.
 
     Args:

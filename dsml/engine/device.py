@@ -5,10 +5,11 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from dsml._types import DeviceLike
 from dsml.errors import DsmlTypeError, DsmlValueError
 
 
-def pick_device(model: nn.Module, device: str | torch.device | None = None) -> torch.device:
+def pick_device(model: nn.Module, device: DeviceLike | None = None) -> torch.device:
     """The device to run ``model`` on.
 
     An explicit ``device`` wins; otherwise the device the model's parameters are already on, if that
@@ -34,7 +35,7 @@ def default_device() -> torch.device:
     return torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
 
 
-def requested_device(device: str | torch.device) -> torch.device:
+def requested_device(device: DeviceLike) -> torch.device:
     """``device`` checked: a device torch knows and this machine has.
 
     Raises:

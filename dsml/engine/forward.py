@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import math
 import re
+from collections.abc import Iterator
 
 import torch
 from torch import nn
@@ -55,7 +56,7 @@ def model_device(model: nn.Module) -> torch.device:
 
 
 @contextlib.contextmanager
-def eval_mode(model: nn.Module):
+def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
     """Put ``model`` in eval mode (dropout off, batch-norm statistics fixed), then back as it was."""
     was_training = model.training
     model.eval()
@@ -95,7 +96,7 @@ def forward(model: nn.Module, xb: torch.Tensor) -> torch.Tensor:
     return out
 
 
-def first_tensor(output) -> torch.Tensor | None:
+def first_tensor(output: object) -> torch.Tensor | None:
     """A module's output as one tensor: the first tensor of a tuple (an LSTM's ``(output, (h, c))``), or ``None``."""
     while isinstance(output, (tuple, list)) and output:
         output = output[0]

@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from dsml._checks import as_tensor, require_labels, require_same_length
+from dsml._types import ClassNames, Inputs, Targets
 from dsml.engine.batches import is_dataset
 from dsml.engine.evaluation import EVAL_BATCH_SIZE, iter_outputs
 from dsml.errors import DsmlValueError
@@ -46,10 +47,10 @@ def principal_components(Z: torch.Tensor, k: int) -> torch.Tensor:
 
 def activations(
     model: nn.Module,
-    X,
+    X: Inputs,
     layer: str | nn.Module,
-    y=None,
-    cn=None,
+    y: Targets | None = None,
+    cn: ClassNames | None = None,
     batch_size: int = EVAL_BATCH_SIZE,
     components: int | None = None,
 ) -> pl.DataFrame:

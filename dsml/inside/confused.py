@@ -6,12 +6,18 @@ import polars as pl
 from torch import nn
 
 from dsml._checks import require_int
+from dsml._types import ClassNames, Inputs, Targets
 from dsml.engine.evaluation import EVAL_BATCH_SIZE
 from dsml.scoring import confusion_table
 
 
 def most_confused(
-    model: nn.Module, X, y, cn=None, min_count: int = 1, batch_size: int = EVAL_BATCH_SIZE
+    model: nn.Module,
+    X: Inputs,
+    y: Targets | None,
+    cn: ClassNames | None = None,
+    min_count: int = 1,
+    batch_size: int = EVAL_BATCH_SIZE,
 ) -> pl.DataFrame:
     """Pairs (true class, predicted class) the model gets wrong, most frequent first.
 

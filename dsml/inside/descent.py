@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import TypeAlias
 
 import polars as pl
 import torch
@@ -22,6 +23,8 @@ from dsml.errors import DsmlTypeError, DsmlValueError
 
 METHODS = ("gd", "momentum", "newton")
 MAX_ABS_X = 1e6  # a path beyond this has diverged; stop it there rather than fill the table with inf
+# a curve to descend: a function of a 0-d tensor made of torch operations (autograd differentiates it)
+Curve: TypeAlias = Callable[[torch.Tensor], torch.Tensor]
 
 
 def two_minima(x: torch.Tensor) -> torch.Tensor:
@@ -38,7 +41,7 @@ def two_minima(x: torch.Tensor) -> torch.Tensor:
     return 3 * torch.sqrt(9 + (x + 0.6) ** 2) - 9 - torch.exp(-((x - 1) ** 2) / 0.18)
 
 
-def derivatives(f: Callable, x: float, order: int = 2) -> tuple[float, float, float | None]:
+def derivatives(f: Curve, x: float, order: int = 2) -> tuple[float, float, float | None]:
     """``f(x)``, ``f'(x)`` and (for ``order=2``) ``f''(x)``, by ``torch.autograd`` in float64.
 
     Example:
@@ -84,7 +87,7 @@ def _label(method: str, lr: float, momentum: float) -> str:
 
 
 def gradient_descent(
-    f: Callable | None = None,
+    f: Curve | None = None,
     x0: float = -2.0,
     method: str = "gd",
     lr: float = 0.05,
@@ -164,7 +167,7 @@ def gradient_descent(
     )
 
 
-def chapter_paths(f: Callable | None = None, x0: float = -2.0, steps: int = 30) -> pl.DataFrame:
+def chapter_paths(f: Curve | None = None, x0: float = -2.0, steps: int = 30) -> pl.DataFrame:
     """The chapter's five paths on the default curve, stacked in one table.
 
     Newton's method; gradient descent with a small (0.05) and a large (1.8)
@@ -188,7 +191,7 @@ def chapter_paths(f: Callable | None = None, x0: float = -2.0, steps: int = 30) 
     )
 
 
-def curve(paths: pl.DataFrame | list[pl.DataFrame], f: Callable | None = None, points: int = 400) -> pl.DataFrame:
+def curve(paths: pl.DataFrame | list[pl.DataFrame], f: Curve | None = None, points: int = 400) -> pl.DataFrame:
     """The function the paths follow, sampled over their range widened by a tenth on each side.
 
     For the default ``two_minima`` the range always takes in both minima, so

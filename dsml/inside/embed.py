@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from dsml._checks import as_tensor, require_int, require_labels, require_number, require_same_length
+from dsml._types import Inputs, Targets
 from dsml.engine.evaluation import EVAL_BATCH_SIZE
 from dsml.errors import DsmlValueError
 from dsml.inside.activations import activations
@@ -43,7 +44,9 @@ def feature_layer(model: nn.Module) -> str:
     return leaves[last - 1][0]
 
 
-def embed(model: nn.Module, X, layer: str | nn.Module | None = None, batch_size: int = EVAL_BATCH_SIZE) -> pl.DataFrame:
+def embed(
+    model: nn.Module, X: Inputs, layer: str | nn.Module | None = None, batch_size: int = EVAL_BATCH_SIZE
+) -> pl.DataFrame:
     """The features a network computes for each row of ``X``, as a table of columns ``e0 ... e{K-1}``.
 
     Args:
@@ -87,10 +90,10 @@ def _features(model, X, y, layer: str, batch_size: int, name: str) -> tuple[torc
 
 def linear_probe(
     model: nn.Module,
-    X_train,
-    y_train,
-    X_test,
-    y_test,
+    X_train: Inputs,
+    y_train: Targets | None,
+    X_test: Inputs,
+    y_test: Targets | None,
     layer: str | nn.Module | None = None,
     *,
     num_epochs: int = 100,

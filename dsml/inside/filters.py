@@ -66,7 +66,7 @@ def filters(model: nn.Module, layer: str | nn.Module | None = None) -> pl.DataFr
     )
 
 
-def feature_maps(model: nn.Module, x, layer: str | nn.Module | None = None) -> pl.DataFrame:
+def feature_maps(model: nn.Module, x: torch.Tensor, layer: str | nn.Module | None = None) -> pl.DataFrame:
     """What one layer outputs for one image: each channel's map.
 
     Args:

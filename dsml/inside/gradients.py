@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from dsml._checks import as_tensor, require_choice, require_int, require_same_length
+from dsml._types import LossLike, Targets
 from dsml.engine.batches import batches
 from dsml.engine.forward import eval_mode, forward, model_device
 from dsml.engine.losses import resolve_loss
@@ -112,12 +113,12 @@ def _one_model(model, X, y, wrt, layer, loss, batch_size) -> pl.DataFrame:
 
 def sequence_gradients(
     model: nn.Module | dict[str, nn.Module],
-    X,
-    y,
+    X: torch.Tensor,
+    y: Targets,
     *,
     wrt: str = "hidden",
     layer: str | nn.Module | None = None,
-    loss=None,
+    loss: LossLike | None = None,
     batch_size: int = 256,
 ) -> pl.DataFrame:
     """The size of the loss's gradient at each step of a sequence: ``||d loss / d h_t||`` against ``t``.

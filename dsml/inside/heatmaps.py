@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from dsml._checks import as_tensor, require_choice, require_int
+from dsml._types import Targets
 from dsml.engine.batches import batches
 from dsml.engine.forward import eval_mode, forward, model_device
 from dsml.engine.losses import predicted_codes
@@ -48,7 +49,7 @@ def _check_images(X, what: str) -> torch.Tensor:
     return X
 
 
-def target_codes(target, outputs: torch.Tensor) -> torch.Tensor:
+def target_codes(target: int | Targets | None, outputs: torch.Tensor) -> torch.Tensor:
     """The class whose score to explain, per row: the prediction, one class for all, or one per row."""
     if target is None:
         return predicted_codes(outputs.detach())
@@ -112,7 +113,9 @@ def _explain(model: nn.Module, X: torch.Tensor, module: nn.Module | None, target
             handle.remove()
 
 
-def saliency(model: nn.Module, X, target=None, batch_size: int = HEATMAP_BATCH_SIZE) -> torch.Tensor:
+def saliency(
+    model: nn.Module, X: torch.Tensor, target: int | Targets | None = None, batch_size: int = HEATMAP_BATCH_SIZE
+) -> torch.Tensor:
     """How strongly each input pixel moves the class score: ``|d score / d x|``.
 
     Args:
@@ -138,7 +141,11 @@ def saliency(model: nn.Module, X, target=None, batch_size: int = HEATMAP_BATCH_S
 
 
 def grad_cam(
-    model: nn.Module, X, layer: str | nn.Module | None = None, target=None, batch_size: int = HEATMAP_BATCH_SIZE
+    model: nn.Module,
+    X: torch.Tensor,
+    layer: str | nn.Module | None = None,
+    target: int | Targets | None = None,
+    batch_size: int = HEATMAP_BATCH_SIZE,
 ) -> torch.Tensor:
     """Grad-CAM heat maps: where a convolution layer saw evidence for the class, at the input's size.
 
@@ -187,7 +194,9 @@ def grad_cam(
     return torch.cat(maps).float().cpu()
 
 
-def first_images(X, y=None, target=None, limit: int = 8):
+def first_images(
+    X: torch.Tensor, y: Targets | None = None, target: int | Targets | None = None, limit: int = 8
+) -> tuple[torch.Tensor, torch.Tensor | None, int | Targets | None]:
     """The first ``limit`` images ``(N, C, H, W)``, with their labels and (one per row) targets, to draw.
 
     Returns:
@@ -209,7 +218,11 @@ def first_images(X, y=None, target=None, limit: int = 8):
 
 
 def scaled_heatmaps(
-    model: nn.Module, X, method: str = "grad_cam", layer: str | nn.Module | None = None, target=None
+    model: nn.Module,
+    X: torch.Tensor,
+    method: str = "grad_cam",
+    layer: str | nn.Module | None = None,
+    target: int | Targets | None = None,
 ) -> torch.Tensor:
     """Grad-CAM or saliency maps, each running from 0 to 1: what ``plot_heatmaps`` lays over the images.
 

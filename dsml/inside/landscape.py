@@ -31,6 +31,7 @@ import torch
 from torch import nn
 
 from dsml._checks import as_tensor, require_int, require_number, require_same_length
+from dsml._types import Inputs, LossLike, Targets
 from dsml.engine.batches import is_dataset
 from dsml.engine.evaluation import EVAL_BATCH_SIZE, evaluate
 from dsml.errors import DsmlTypeError, DsmlValueError
@@ -69,7 +70,9 @@ def _check_data(X, y):
     return X, y
 
 
-def mean_loss(model: nn.Module, X, y, loss=None, batch_size: int = EVAL_BATCH_SIZE) -> dict[str, float]:
+def mean_loss(
+    model: nn.Module, X: Inputs, y: Targets | None, loss: LossLike | None = None, batch_size: int = EVAL_BATCH_SIZE
+) -> dict[str, float]:
     """The mean loss over all rows of ``X`` (and the accuracy, for classification), in eval mode."""
     result = evaluate(model, X, y, loss, batch_size, prefix="")
     return {k: v for k, v in result.items() if k in ("loss", "accuracy")}
@@ -83,14 +86,14 @@ def _axis(steps: int, span: float) -> np.ndarray:
 
 def loss_landscape(
     model: nn.Module,
-    X,
-    y=None,
+    X: Inputs,
+    y: Targets | None = None,
     *,
     directions: int = 1,
     steps: int = 41,
     span: float = 1.0,
     seed: int = 0,
-    loss=None,
+    loss: LossLike | None = None,
     batch_size: int = EVAL_BATCH_SIZE,
 ) -> pl.DataFrame:
     """The loss around the model's weights along one or two filter-normalised random directions.
@@ -160,12 +163,12 @@ def _check_same_shape(model_a: nn.Module, model_b: nn.Module) -> None:
 def loss_interpolation(
     model_a: nn.Module,
     model_b: nn.Module,
-    X,
-    y=None,
+    X: Inputs,
+    y: Targets | None = None,
     *,
     steps: int = 41,
     margin: float = 0.5,
-    loss=None,
+    loss: LossLike | None = None,
     batch_size: int = EVAL_BATCH_SIZE,
 ) -> pl.DataFrame:
     """The loss on the straight line ``(1 - alpha) * theta_a + alpha * theta_b`` between two networks.

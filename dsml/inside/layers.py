@@ -17,7 +17,7 @@ def _listed(names: list[str]) -> str:
 def find_module(
     model: nn.Module,
     layer: str | nn.Module | None,
-    kinds: tuple[type, ...] = (nn.Module,),
+    kinds: tuple[type[nn.Module], ...] = (nn.Module,),
     *,
     default: str = "first",
     what: str = "layer",

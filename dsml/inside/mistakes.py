@@ -10,6 +10,7 @@ from torch import nn
 
 from dsml._checks import require_choice, require_labels
 from dsml._titles import prediction_titles
+from dsml._types import ClassNames, Inputs, Targets
 from dsml.engine.evaluation import EVAL_BATCH_SIZE
 from dsml.engine.losses import predicted_codes
 from dsml.errors import DsmlTypeError, DsmlValueError
@@ -24,7 +25,13 @@ def row_losses(outputs: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 
 def misclassified(
-    df: pl.DataFrame, model: nn.Module, X, y, cn=None, by: str = "misclassified", batch_size: int = EVAL_BATCH_SIZE
+    df: pl.DataFrame,
+    model: nn.Module,
+    X: Inputs,
+    y: Targets,
+    cn: ClassNames | None = None,
+    by: str = "misclassified",
+    batch_size: int = EVAL_BATCH_SIZE,
 ) -> pl.DataFrame:
     """The rows of ``df`` the model gets wrong, or all rows by loss, with predictions.
 

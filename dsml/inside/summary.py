@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import polars as pl
 import torch
 from torch import nn
 
 from dsml._checks import as_tensor
+from dsml._types import Inputs
 from dsml.engine.batches import is_dataset
 from dsml.engine.forward import eval_mode, forward, model_device
 from dsml.errors import DsmlTypeError, DsmlValueError
@@ -61,7 +64,7 @@ def _trace(model: nn.Module, modules: dict[str, nn.Module], xb: torch.Tensor) ->
     return seen, out
 
 
-def summary(model: nn.Module, X_or_input_shape=None) -> pl.DataFrame:
+def summary(model: nn.Module, X_or_input_shape: Inputs | Sequence[int] | None = None) -> pl.DataFrame:
     """A table of the model's layers: output shapes and parameter counts, plus a total row.
 
     One small batch goes through the model with forward hooks on its leaf

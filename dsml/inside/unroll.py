@@ -12,6 +12,8 @@ the fused ones (up to rounding), and the gradient reaches every ``h_t``.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -28,7 +30,9 @@ def _weights(rnn: nn.RNNBase, k: int) -> tuple[Tensor, Tensor, Tensor | None, Te
     return w_ih, w_hh, b_ih, b_hh
 
 
-def cell_step(mode: str, x: Tensor, h: Tensor, c: Tensor | None, weights) -> tuple[Tensor, Tensor | None]:
+def cell_step(
+    mode: str, x: Tensor, h: Tensor, c: Tensor | None, weights: tuple[Tensor, Tensor, Tensor | None, Tensor | None]
+) -> tuple[Tensor, Tensor | None]:
     """One step of an RNN/LSTM/GRU layer with PyTorch's gate order (LSTM: i, f, g, o; GRU: r, z, n)."""
     w_ih, w_hh, b_ih, b_hh = weights
     gi, gh = F.linear(x, w_ih, b_ih), F.linear(h, w_hh, b_hh)
@@ -57,7 +61,13 @@ def check_unrollable(rnn: nn.RNNBase, name: str) -> None:
         )
 
 
-def unroll(rnn: nn.RNNBase, x: Tensor, lengths: Tensor, hx=None, states: list | None = None):
+def unroll(
+    rnn: nn.RNNBase,
+    x: Tensor,
+    lengths: Tensor,
+    hx: Tensor | tuple[Tensor, Tensor] | None = None,
+    states: list[Tensor] | None = None,
+) -> tuple[Tensor, Tensor, Tensor | None]:
     """Run ``rnn`` over padded ``x`` ``(B, T, F)`` one step at a time, each row for its own length.
 
     Returns ``(out, h_n, c_n)`` shaped like the layer's own (``out`` batch
@@ -89,7 +99,7 @@ def unroll(rnn: nn.RNNBase, x: Tensor, lengths: Tensor, hx=None, states: list | 
 
 
 @contextlib.contextmanager
-def unrolled(rnn: nn.RNNBase):
+def unrolled(rnn: nn.RNNBase) -> Iterator[dict[str, Any]]:
     """While active, ``rnn``'s output is recomputed step by step.
 
     Yields a dict that each call of the layer fills with ``"states"`` (the top

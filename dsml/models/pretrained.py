@@ -12,7 +12,7 @@ go in as they are, in any size and with 1 or 3 channels.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from dsml._checks import require_bool, require_choice, require_int
+from dsml._types import PathLike
 from dsml.data.shipped import status
 from dsml.errors import DsmlFileNotFoundError, DsmlTypeError, DsmlValueError
 from dsml.models import weights as weight_files
@@ -45,7 +46,7 @@ class ImageInput(nn.Module):
         mean, std: per-channel normalisation of the weights' training data.
     """
 
-    def __init__(self, size: tuple[int, int] | None, channels: int, mean, std):
+    def __init__(self, size: tuple[int, int] | None, channels: int, mean: Sequence[float], std: Sequence[float]):
         super().__init__()
         self.size = size
         self.channels = channels
@@ -264,7 +265,7 @@ def _size(input_size, default: tuple[int, int]) -> tuple[int, int]:
 def pretrained(
     arch: str,
     num_classes: int,
-    weights: str | os.PathLike | None = "DEFAULT",
+    weights: PathLike | None = "DEFAULT",
     *,
     freeze: bool = True,
     input_size: int | tuple[int, int] | None = None,

@@ -17,7 +17,9 @@ from dsml.errors import DsmlTypeError, DsmlValueError
 from dsml.models.rnn import lengths_from_mask, make_rnn, run_rnn, summary_parts
 
 
-def make_embedding(embedding, embedding_dim: int, freeze: bool, pad_idx: int) -> nn.Embedding:
+def make_embedding(
+    embedding: int | Tensor | np.ndarray, embedding_dim: int, freeze: bool, pad_idx: int
+) -> nn.Embedding:
     """An ``nn.Embedding`` from a ``(V, D)`` matrix (frozen when ``freeze``) or a size ``V`` (trainable)."""
     if isinstance(embedding, int) and not isinstance(embedding, bool):
         if embedding < 1:
@@ -81,7 +83,7 @@ class TextCNN(nn.Module):
 
     def __init__(
         self,
-        embedding,
+        embedding: int | Tensor | np.ndarray,
         num_classes: int,
         num_filters: int = 100,
         filter_size: int = 3,
@@ -150,7 +152,7 @@ class TextRNN(nn.Module):
 
     def __init__(
         self,
-        embedding,
+        embedding: int | Tensor | np.ndarray,
         num_classes: int,
         hidden_size: int = 128,
         cell: str = "lstm",

@@ -16,6 +16,7 @@ from urllib.parse import urlparse
 
 import torch
 
+from dsml._types import PathLike
 from dsml.data.shipped import data_path
 from dsml.errors import DsmlConnectionError, DsmlFileNotFoundError, DsmlIsADirectoryError, DsmlValueError
 
@@ -60,7 +61,7 @@ def fetch(url: str, what: str) -> Path:
     return path
 
 
-def read_state(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+def read_state(path: PathLike) -> dict[str, torch.Tensor]:
     """The tensors in a weights file: a bare ``state_dict``, or the ``"model"`` entry of a dsml checkpoint."""
     path = Path(path)
     if not path.exists():

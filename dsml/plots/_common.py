@@ -23,7 +23,9 @@ def to_pandas(df: pl.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(df.to_dict(as_series=False))
 
 
-def require_table(table, columns: Sequence[str], *, what: str, hint: str, model_hint: str | None = None) -> None:
+def require_table(
+    table: pl.DataFrame, columns: Sequence[str], *, what: str, hint: str, model_hint: str | None = None
+) -> None:
     """Raise unless ``table`` is a polars table with ``columns``; a model gets told how to make the table.
 
     Example:
@@ -74,7 +76,7 @@ def scaled_within(value: str, group: str) -> pl.Expr:
     return (pl.col(value) - low) / spread
 
 
-def diverging_fill(bound: float):
+def diverging_fill(bound: float) -> scale_fill_gradient2:
     """One colour scale centred at 0 from ``-bound`` (blue) to ``bound`` (red); gaps (NaN) are white."""
     return scale_fill_gradient2(
         low=NEGATIVE, mid="white", high=POSITIVE, midpoint=0, limits=(-bound, bound), na_value="white"
@@ -91,7 +93,7 @@ def title_lines(titles: list[str] | None) -> int:
     return max(t.count("\n") + 1 for t in titles) if titles else 0
 
 
-def image_panels(data: pd.DataFrame, titles: list[str] | None, ncol: int):
+def image_panels(data: pd.DataFrame, titles: list[str] | None, ncol: int) -> facet_wrap:
     """One facet per image in the order of ``data["panel"]`` (0, 1, ...), titled ``titles[i]`` (blank without).
 
     Sets ``data["panel"]`` to a categorical so the panels keep the images' order.

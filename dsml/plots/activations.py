@@ -8,6 +8,7 @@ from __future__ import annotations
 import polars as pl
 from plotnine import aes, geom_point, ggplot, guide_legend, guides, labs, theme, theme_bw
 
+from dsml._types import Figure
 from dsml.errors import DsmlValueError
 from dsml.plots._common import require_table, to_pandas
 
@@ -19,7 +20,7 @@ def plot_activations(
     color: str = "label",
     size: float = 1.0,
     alpha: float = 0.7,
-):
+) -> Figure:
     """A scatter of two activation columns (the latent space), coloured by label.
 
     The legend takes a column per 15 classes and the figure widens for it,

@@ -10,11 +10,12 @@ from plotnine import aes, coord_flip, geom_col, geom_text, ggplot, labs, theme, 
 
 from dsml._checks import require_columns, require_int
 from dsml._titles import prediction_titles
+from dsml._types import Figure
 from dsml.errors import DsmlValueError
 from dsml.plots._common import in_order, to_pandas
 
 
-def plot_most_confused(table: pl.DataFrame, limit: int = 10):
+def plot_most_confused(table: pl.DataFrame, limit: int = 10) -> Figure:
     """One bar per (true class => predicted class) pair, the most frequent at the top.
 
     Args:

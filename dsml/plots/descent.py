@@ -22,10 +22,13 @@ from plotnine import (
     theme_bw,
 )
 
+from dsml._types import Figure
 from dsml.plots._common import grid_shape, in_order, require_table, to_pandas
 
 
-def plot_gradient_descent(paths: pl.DataFrame | list[pl.DataFrame], curve: pl.DataFrame, ncol: int | None = None):
+def plot_gradient_descent(
+    paths: pl.DataFrame | list[pl.DataFrame], curve: pl.DataFrame, ncol: int | None = None
+) -> Figure:
     """Each descent path as points on the curve, one panel per path.
 
     Args:

@@ -27,6 +27,7 @@ from plotnine import (
 )
 
 from dsml._checks import require_int
+from dsml._types import Figure
 from dsml.plots._common import diverging_fill, require_table, scaled_within, to_pandas
 
 MIN_HEIGHT = 3.0  # inches
@@ -71,7 +72,7 @@ def _tile_theme(width: float, height: float, **more):
     return theme_void() + theme(figure_size=size, plot_title=element_text(size=11, margin={"b": 6}), **more)
 
 
-def plot_filters(table: pl.DataFrame, limit: int = 16, max_in: int = 8, layer: str | None = None):
+def plot_filters(table: pl.DataFrame, limit: int = 16, max_in: int = 8, layer: str | None = None) -> Figure:
     """A convolution layer's filters as small images: one row per output channel, one column per input channel.
 
     Red weights respond to bright pixels, blue to dark ones (one colour scale,
@@ -133,7 +134,7 @@ def plot_filters(table: pl.DataFrame, limit: int = 16, max_in: int = 8, layer: s
     )
 
 
-def plot_feature_maps(table: pl.DataFrame, limit: int = 16, ncol: int = 8, layer: str | None = None):
+def plot_feature_maps(table: pl.DataFrame, limit: int = 16, ncol: int = 8, layer: str | None = None) -> Figure:
     """One image's feature maps at a layer, one tile per channel (each tile on its own colour scale).
 
     Args:

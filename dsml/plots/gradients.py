@@ -9,11 +9,12 @@ import polars as pl
 from plotnine import aes, facet_wrap, geom_line, geom_point, ggplot, labs, scale_y_log10, theme, theme_bw
 
 from dsml._checks import require_columns
+from dsml._types import Figure
 from dsml.errors import DsmlValueError
 from dsml.plots._common import in_order, to_pandas
 
 
-def plot_sequence_gradients(table: pl.DataFrame, color: str = "model", facet: str | None = None):
+def plot_sequence_gradients(table: pl.DataFrame, color: str = "model", facet: str | None = None) -> Figure:
     """``||d loss / d h_t||`` (or ``x_t``) against the step ``t``, on a log scale.
 
     A straight falling line on the log scale is exponential decay: the seed's

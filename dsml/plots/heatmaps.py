@@ -25,6 +25,7 @@ from plotnine import (
 
 from dsml._checks import as_tensor, require_choice, require_int, require_number
 from dsml._titles import prediction_titles
+from dsml._types import Figure
 from dsml.errors import DsmlValueError
 from dsml.plots._common import grid_shape, image_panels, require_table, title_lines, wrap_titles
 
@@ -85,7 +86,7 @@ def plot_heatmaps(
     method: str = "grad_cam",
     ncol: int = 4,
     alpha: float = 0.8,
-):
+) -> Figure:
     """Heat maps laid over their images, one panel each, titled ``target => prediction``.
 
     Args:

@@ -8,6 +8,7 @@ import them and they import nothing of it.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import pandas as pd
 import polars as pl
@@ -26,13 +27,14 @@ from plotnine import (
 )
 
 from dsml._checks import require_columns
+from dsml._types import Figure
 from dsml.errors import DsmlValueError
 from dsml.plots._common import to_pandas
 
 METRICS = ("loss", "accuracy", "rmse")  # panel order: the loss first, as the epoch lines print it
 
 
-def epoch_breaks(limits) -> list[int]:
+def epoch_breaks(limits: Sequence[float]) -> list[int]:
     """Whole-number epoch ticks, at most about ten (epoch 2.5 does not exist)."""
     lo, hi = math.ceil(limits[0]), math.floor(limits[1])
     if hi < lo:
@@ -61,7 +63,7 @@ def _long_table(df: pl.DataFrame) -> pd.DataFrame:
     return data
 
 
-def plot_history(df: pl.DataFrame, best_epoch: int | None = None):
+def plot_history(df: pl.DataFrame, best_epoch: int | None = None) -> Figure:
     """Loss and accuracy (or RMSE) per epoch, training and validation, one panel per metric.
 
     With validation data a dashed line marks the best epoch (the lowest

@@ -32,6 +32,7 @@ from plotnine import (
 )
 
 from dsml._checks import require_columns
+from dsml._types import Figure
 from dsml.data.imagefiles.reading import open_image
 from dsml.errors import DsmlValueError
 from dsml.plots._common import grid_shape, image_panels, title_lines, to_pandas, wrap_titles
@@ -100,7 +101,7 @@ def _pixels(thumbs: list[tuple[Image.Image, bool]]) -> tuple[pd.DataFrame, bool]
 
 def plot_image_grid(
     df: pl.DataFrame, ncol: int = 10, label_name: str | None = "label", filepath: str = "filepath", limit: int = 100
-):
+) -> Figure:
     """Show the first ``limit`` images of a table in a grid ``ncol`` wide.
 
     Args:
@@ -153,7 +154,7 @@ def plot_image_grid(
     )
 
 
-def plot_confusion(table: pl.DataFrame):
+def plot_confusion(table: pl.DataFrame) -> Figure:
     """A confusion-matrix heatmap from ``scoring.confusion_table``: true vs predicted class.
 
     Each cell shows its count, shaded by its share of the true class (the

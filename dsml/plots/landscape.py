@@ -6,6 +6,8 @@ tables drawn here. The contour lines are drawn from the table's grid (marching s
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import numpy as np
 import pandas as pd
 import polars as pl
@@ -28,6 +30,7 @@ from plotnine import (
 )
 
 from dsml._checks import require_bool, require_columns
+from dsml._types import Figure
 from dsml.errors import DsmlValueError
 from dsml.plots._common import in_order, to_pandas
 
@@ -35,7 +38,7 @@ from dsml.plots._common import in_order, to_pandas
 EDGES = ((0, 1), (1, 2), (2, 3), (3, 0))
 
 
-def contour_segments(x: np.ndarray, y: np.ndarray, z: np.ndarray, levels) -> pd.DataFrame:
+def contour_segments(x: np.ndarray, y: np.ndarray, z: np.ndarray, levels: Iterable[float]) -> pd.DataFrame:
     """Line segments where ``z`` crosses each level (marching squares, corners interpolated linearly).
 
     Args:
@@ -88,7 +91,7 @@ def _curve(table: pl.DataFrame, color: str | None, title: str, x_label: str):
     )
 
 
-def plot_loss_landscape(table: pl.DataFrame, color: str | None = "model", log: bool = False):
+def plot_loss_landscape(table: pl.DataFrame, color: str | None = "model", log: bool = False) -> Figure:
     """The loss along one random direction (a curve), or over two (a map with contour lines).
 
     Args:
@@ -138,7 +141,7 @@ def plot_loss_landscape(table: pl.DataFrame, color: str | None = "model", log: b
     )
 
 
-def plot_loss_interpolation(table: pl.DataFrame, color: str | None = "data", facet: str | None = None):
+def plot_loss_interpolation(table: pl.DataFrame, color: str | None = "data", facet: str | None = None) -> Figure:
     """The loss on the straight line from model a (``alpha = 0``) to model b (``alpha = 1``).
 
     Args:

@@ -25,6 +25,7 @@ from plotnine import (
 )
 
 from dsml._checks import require_choice, require_columns, require_number
+from dsml._types import Figure
 
 # what each of suggest_lr's rules marks, for the subtitle
 LABELS = {
@@ -33,7 +34,7 @@ LABELS = {
 }
 
 
-def plot_lr_find(table: pl.DataFrame, suggestion: float, method: str = "steepest"):
+def plot_lr_find(table: pl.DataFrame, suggestion: float, method: str = "steepest") -> Figure:
     """Loss against learning rate from ``find_lr``, with a suggested learning rate marked.
 
     The raw batch losses are drawn faint, the smoothed loss as a line, the

@@ -34,6 +34,7 @@ from plotnine import (
 )
 
 from dsml._checks import require_int
+from dsml._types import Figure
 from dsml.plots._common import grid_shape, require_table, scaled_within, to_pandas, unit_panels
 
 # two classes in colours that stay apart in grey print and for red-green colour blindness
@@ -58,7 +59,7 @@ def _wash(colour: str, strength: float) -> str:
     return "#{:02x}{:02x}{:02x}".format(*mixed)
 
 
-def plot_decision_boundary(grid: pl.DataFrame, df: pl.DataFrame):
+def plot_decision_boundary(grid: pl.DataFrame, df: pl.DataFrame) -> Figure:
     """The plane coloured by the model's prediction, faint where it is unsure, with the points on top.
 
     Args:
@@ -102,7 +103,9 @@ def plot_decision_boundary(grid: pl.DataFrame, df: pl.DataFrame):
     )
 
 
-def plot_hidden_maps(table: pl.DataFrame, df: pl.DataFrame, limit: int = 16, ncol: int = 4, layer: str | None = None):
+def plot_hidden_maps(
+    table: pl.DataFrame, df: pl.DataFrame, limit: int = 16, ncol: int = 4, layer: str | None = None
+) -> Figure:
     """One panel per hidden unit: how strongly it responds at each point of the plane.
 
     Each panel uses the unit's own range (dark = its lowest output, for a
@@ -169,7 +172,7 @@ def _equation(w, b) -> str:
     return terms + " = 0"
 
 
-def plot_latent_boundary(points: pl.DataFrame, boundary: tuple[str, Sequence[float], float]):
+def plot_latent_boundary(points: pl.DataFrame, boundary: tuple[str, np.ndarray | Sequence[float], float]) -> Figure:
     """The points in the last hidden layer's two units, with the last layer's straight decision line.
 
     Seed 004: the hidden layers map the input to a latent space where a linear

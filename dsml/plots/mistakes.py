@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import polars as pl
 
+from dsml._types import Figure
 from dsml.plots._common import require_table
 from dsml.plots.images import plot_image_grid
 
 
-def plot_misclassified(table: pl.DataFrame, limit: int = 30, ncol: int = 10, filepath: str = "filepath"):
+def plot_misclassified(table: pl.DataFrame, limit: int = 30, ncol: int = 10, filepath: str = "filepath") -> Figure:
     """The rows of a mistakes table as an image grid, in the table's order, titled ``target => prediction``.
 
     Args:

@@ -24,6 +24,7 @@ from plotnine import (
     theme_bw,
 )
 
+from dsml._types import Figure
 from dsml.errors import DsmlValueError
 from dsml.plots._common import require_table, to_pandas
 
@@ -34,7 +35,7 @@ METRICS = {
 }
 
 
-def plot_layers(table: pl.DataFrame, epochs: list[int] | None = None):
+def plot_layers(table: pl.DataFrame, epochs: list[int] | None = None) -> Figure:
     """Gradient norm, output spread and dead ReLU share per layer, one line per epoch.
 
     Layers run from the input (left) to the output (right), so gradients that vanish on their way back

@@ -21,10 +21,11 @@ from plotnine import (
 )
 
 from dsml._checks import require_int
+from dsml._types import Figure
 from dsml.plots._common import diverging_fill, grid_shape, require_table, to_pandas, unit_panels
 
 
-def plot_hidden_units(units: pl.DataFrame, limit: int = 32, ncol: int = 8):
+def plot_hidden_units(units: pl.DataFrame, limit: int = 32, ncol: int = 8) -> Figure:
     """Draw each hidden unit's weights as an image: red pushes the unit up, blue down, white is 0.
 
     Args:

@@ -14,12 +14,13 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
+from dsml._types import Scheduler
 from dsml.errors import DsmlTypeError
 from dsml.train.history import History, StopReason
 
@@ -52,7 +53,7 @@ class TrainState:
     batch: int = 0
     batches_per_epoch: int = 0
     first_loss: float | None = None
-    scheduler: object = None
+    scheduler: Scheduler | None = None
     printing: bool = True
     stop: tuple[StopReason, str] | None = None
 
@@ -118,37 +119,37 @@ class Callbacks(Callback):
     def __bool__(self) -> bool:
         return bool(self.callbacks)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Callback]:
         return iter(self.callbacks)
 
     def wants(self, hook: str) -> bool:
         """Whether any callback acts at ``hook``, one of the moments of every batch (``PER_BATCH``)."""
         return bool(self._batch[hook])
 
-    def on_train_begin(self, state):
+    def on_train_begin(self, state: TrainState) -> None:
         for c in self.callbacks:
             c.on_train_begin(state)
 
-    def on_epoch_begin(self, state):
+    def on_epoch_begin(self, state: TrainState) -> None:
         for c in self.callbacks:
             c.on_epoch_begin(state)
 
-    def on_after_backward(self, state):
+    def on_after_backward(self, state: TrainState) -> None:
         for c in self._batch["on_after_backward"]:
             c.on_after_backward(state)
 
-    def on_batch_end(self, state, loss):
+    def on_batch_end(self, state: TrainState, loss: torch.Tensor) -> None:
         for c in self._batch["on_batch_end"]:
             c.on_batch_end(state, loss)
 
-    def on_epoch_end(self, state, record):
+    def on_epoch_end(self, state: TrainState, record: dict) -> None:
         for c in self.callbacks:
             c.on_epoch_end(state, record)
 
-    def on_epoch_recorded(self, state):
+    def on_epoch_recorded(self, state: TrainState) -> None:
         for c in self.callbacks:
             c.on_epoch_recorded(state)
 
-    def on_train_end(self, state):
+    def on_train_end(self, state: TrainState) -> None:
         for c in self.callbacks:
             c.on_train_end(state)

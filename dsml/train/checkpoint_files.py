@@ -11,18 +11,22 @@ import re
 import warnings
 import zipfile
 from pathlib import Path, PurePath
+from typing import Any
 
 import torch
 
 from dsml._checks import listing
+from dsml._types import PathLike
 from dsml.errors import DsmlFileNotFoundError, DsmlIsADirectoryError, DsmlTypeError, DsmlValueError
 from dsml.models import registry
 
 FORMAT = 1  # bumped when the layout of a dsml file changes
 SHOWN = 3  # names listed per kind of mismatch before "and N more"
+# What a weights file holds is typed Any: whatever torch.load(weights_only=True) read (a dict, a tensor, a
+# list...), checked by is_dsml / is_state_dict / require_state_dict_holder before anything relies on it.
 
 
-def plain(value, name: str = "value"):
+def plain(value: Any, name: str = "value") -> str | int | float | list | dict | None:
     """``value`` as plain str/int/float/bool/None/list/dict, which ``weights_only`` loading reads.
 
     Numpy scalars become Python numbers, tuples lists, paths strings; anything else is a
@@ -81,12 +85,12 @@ def _load(path, mmap: bool):
         raise _refusal(path, err) from None
 
 
-def read(path: str | Path):
+def read(path: PathLike) -> Any:
     """Everything in a weights file, read with ``weights_only=True`` (onto the CPU)."""
     return _load(path, mmap=False)
 
 
-def peek(path: str | Path):
+def peek(path: PathLike) -> Any:
     """Like ``read``, but the tensors are memory-mapped, not read: cheap for a large file."""
     return _load(path, mmap=True)
 
@@ -99,15 +103,15 @@ def _what(state) -> str:
     return f"a {type(state).__name__}"
 
 
-def is_state_dict(state) -> bool:
+def is_state_dict(state: Any) -> bool:
     return isinstance(state, dict) and len(state) > 0 and all(isinstance(v, torch.Tensor) for v in state.values())
 
 
-def is_dsml(state) -> bool:
+def is_dsml(state: Any) -> bool:
     return isinstance(state, dict) and "model_class" in state and isinstance(state.get("model"), dict)
 
 
-def require_state_dict_holder(state, path) -> None:
+def require_state_dict_holder(state: Any, path: PathLike) -> None:
     """Raise unless ``state`` is a dsml file or a bare ``state_dict``."""
     if is_dsml(state) or is_state_dict(state):
         return
@@ -118,7 +122,7 @@ def require_state_dict_holder(state, path) -> None:
     )
 
 
-def require_dsml(state, path) -> None:
+def require_dsml(state: Any, path: PathLike) -> None:
     if not is_dsml(state):
         raise DsmlValueError(
             f"{str(path)!r} is not a file written by dsml (it holds {_what(state)}); "
@@ -126,7 +130,7 @@ def require_dsml(state, path) -> None:
         )
 
 
-def weights_of(state, path) -> dict:
+def weights_of(state: Any, path: PathLike) -> dict:
     """The ``state_dict`` in a dsml file (its best weights, if a checkpoint has them) or a bare one."""
     require_state_dict_holder(state, path)
     if is_dsml(state):
@@ -161,7 +165,7 @@ def mismatch(saved: dict, own: dict) -> str:
     return "; ".join(parts)
 
 
-def saved_from(state) -> str:
+def saved_from(state: Any) -> str:
     """`` The file was saved from SimpleCNN(...) on 28x28 images.`` (or ``""`` for a bare state_dict)."""
     if not is_dsml(state):
         return ""
@@ -176,7 +180,7 @@ def saved_from(state) -> str:
     return f" The file was saved from {network}{on}."
 
 
-def kind_of(path) -> tuple[str, int | None]:
+def kind_of(path: PathLike) -> tuple[str, int | None]:
     """``("training", epochs)``, ``("weights", None)`` or ``("other", None)`` for an existing file."""
     try:
         state = peek(path)
@@ -196,7 +200,7 @@ def _group_settings(group: dict) -> set[str]:
     # pragma: no mutate end
 
 
-def load_optimizer(optimizer, state: dict, path) -> None:
+def load_optimizer(optimizer: torch.optim.Optimizer, state: dict, path: PathLike) -> None:
     """Load the optimizer's state, refusing one saved from another kind of optimizer by name."""
     mine = type(optimizer).__name__
     saved = state.get("optimizer_class")

@@ -23,6 +23,7 @@ from torch import nn
 
 from dsml._checks import listing
 from dsml._files import atomic_write, require_writable
+from dsml._types import ClassNames, PathLike, Scheduler
 from dsml.errors import DsmlFileExistsError, DsmlValueError
 from dsml.models import registry
 from dsml.train import checkpoint_files as files
@@ -54,14 +55,19 @@ def _model_entries(model: nn.Module) -> dict:
     return state
 
 
-def _write(state: dict, path: str | Path) -> Path:
+def _write(state: dict, path: PathLike) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     return atomic_write(path, lambda tmp: torch.save(state, tmp))
 
 
 def save(
-    model: nn.Module, path: str | Path, cn=None, *, data: dict | None = None, settings: dict | None = None
+    model: nn.Module,
+    path: PathLike,
+    cn: ClassNames | None = None,
+    *,
+    data: dict | None = None,
+    settings: dict | None = None,
 ) -> Path:
     """Save ``model``'s weights (and optionally its class names) to ``path``.
 
@@ -88,7 +94,9 @@ def save(
     return _write(state, path)
 
 
-def annotate(path: str | Path, *, cn=None, data: dict | None = None, settings: dict | None = None) -> None:
+def annotate(
+    path: PathLike, *, cn: ClassNames | None = None, data: dict | None = None, settings: dict | None = None
+) -> None:
     """Add class names, data description or settings to an existing dsml file, atomically.
 
     The command line calls it on a training checkpoint after ``train`` wrote it, so that
@@ -101,7 +109,7 @@ def annotate(path: str | Path, *, cn=None, data: dict | None = None, settings: d
     _write(state, path)
 
 
-def checkpoint_info(path: str | Path) -> dict:
+def checkpoint_info(path: PathLike) -> dict:
     """What a dsml file says about itself, without building anything.
 
     Returns:
@@ -141,7 +149,7 @@ def _load_weights(model: nn.Module, state, path, problem_prefix: str | None = No
     module.load_state_dict(weights)
 
 
-def load(model: nn.Module, path: str | Path) -> nn.Module:
+def load(model: nn.Module, path: PathLike) -> nn.Module:
     """Load weights saved by ``save`` (or a checkpoint's best weights) into ``model``.
 
     Args:
@@ -166,7 +174,7 @@ def load(model: nn.Module, path: str | Path) -> nn.Module:
     return model
 
 
-def load_model(path: str | Path) -> nn.Module:
+def load_model(path: PathLike) -> nn.Module:
     """Build one of dsml's networks from a file saved by ``save`` or a training checkpoint.
 
     Raises:
@@ -191,7 +199,7 @@ def load_model(path: str | Path) -> nn.Module:
     return model
 
 
-def load_classes(path: str | Path):
+def load_classes(path: PathLike) -> list | None:
     """The class names saved with the weights, or ``None``.
 
     Example:
@@ -203,7 +211,15 @@ def load_classes(path: str | Path):
     return state.get("cn")
 
 
-def save_training_state(path, model, optimizer, scheduler, *, best_model, history) -> None:
+def save_training_state(
+    path: PathLike,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: Scheduler | None,
+    *,
+    best_model: dict[str, torch.Tensor] | None,
+    history: list[dict],
+) -> None:
     """Write everything needed to resume training after the last epoch in ``history``."""
     state = _model_entries(model)
     state["optimizer"] = optimizer.state_dict()
@@ -216,7 +232,9 @@ def save_training_state(path, model, optimizer, scheduler, *, best_model, histor
     _write(state, path)
 
 
-def load_training_state(path, model, optimizer, scheduler) -> dict:
+def load_training_state(
+    path: PathLike, model: nn.Module, optimizer: torch.optim.Optimizer, scheduler: Scheduler | None
+) -> dict:
     """Restore model, optimizer and scheduler from ``path``; return the rest of the state."""
     state = read(path)
     files.require_dsml(state, path)
@@ -236,7 +254,7 @@ def load_training_state(path, model, optimizer, scheduler) -> dict:
     return state
 
 
-def prepare_checkpoint(path, *, resume: bool = False, overwrite: bool = False) -> None:
+def prepare_checkpoint(path: PathLike | None, *, resume: bool = False, overwrite: bool = False) -> None:
     """Check, before any training, that a checkpoint or weights file can be written at ``path``.
 
     ``train`` and the command line call it first, so a bad path fails in a second, not

@@ -27,6 +27,7 @@ import torch.distributed as dist
 from torch import nn
 from torch.utils.data import DistributedSampler
 
+from dsml._types import Inputs
 from dsml.errors import DsmlValueError
 
 
@@ -96,13 +97,13 @@ class Run:
             _start_group(device)
             ids = [device.index] if device.type == "cuda" else None
             self.model = nn.parallel.DistributedDataParallel(model, device_ids=ids)
-        self._sampler = None
+        self._sampler: DistributedSampler | None = None
 
     @property
     def is_main(self) -> bool:
         return is_main()
 
-    def sampler(self, X, seed: int | None):
+    def sampler(self, X: Inputs, seed: int | None) -> DistributedSampler | None:
         """A ``DistributedSampler`` over the rows of ``X`` (``None`` when not distributed).
 
         Every rank shuffles with the same seed (``seed``, or 0), so together

@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import inspect
 from dataclasses import replace
+from typing import Any
 
 import torch
 from torch import nn
 
 from dsml._checks import require_int, require_number
+from dsml._types import Inputs, Targets
 from dsml.errors import DsmlTypeError, DsmlValueError
 from dsml.train import loop
 from dsml.train.history import History
@@ -138,16 +140,16 @@ def _stage_history(history: History, combined: History, stage: str) -> None:
 
 def fine_tune(
     model: nn.Module,
-    optimizer,
-    X_train,
-    y_train=None,
+    optimizer: torch.optim.Optimizer | float,
+    X_train: Inputs,
+    y_train: Targets | None = None,
     num_epochs: int = 5,
     batch_size: int = 32,
     *,
     head_epochs: int = 3,
     body_lr_factor: float = 0.1,
     unfreeze_from: str | nn.Module | None = None,
-    **train_kwargs,
+    **train_kwargs: Any,  # train's keyword arguments, of many types: TrainOptions checks each
 ) -> History:
     """Train the head of a frozen network, then unfreeze and train all of it with a smaller body learning rate.
 

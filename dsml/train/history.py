@@ -7,6 +7,7 @@ from typing import Literal
 
 import polars as pl
 
+from dsml._types import Figure
 from dsml.plots.history import plot_history
 
 StopReason = Literal["epochs", "early_stopping", "interrupted", "non_finite_loss"]
@@ -89,7 +90,7 @@ class History:
             parts.append(f"stopped: {self.stop_reason}")
         return f"History({', '.join(parts)})"
 
-    def plot(self):
+    def plot(self) -> Figure:
         """Loss and accuracy curves, training vs validation, as a plotnine figure (the best epoch marked)."""
         return plot_history(self.df, self.best_epoch)
 

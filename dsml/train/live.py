@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 
 from dsml._checks import warn
+from dsml._types import Figure
 from dsml.plots.history import plot_history
 from dsml.train.callbacks import Callback, TrainState
 from dsml.train.history import History
@@ -26,7 +27,7 @@ def in_jupyter() -> bool:
     return shell is not None and getattr(shell, "kernel", None) is not None
 
 
-def figure_png(figure, dpi: int = 90) -> bytes:
+def figure_png(figure: Figure, dpi: int = 90) -> bytes:
     """A plotnine figure drawn to PNG bytes (and closed, so Jupyter does not show it a second time)."""
     import matplotlib.pyplot as plt
 

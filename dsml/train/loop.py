@@ -14,12 +14,12 @@ from __future__ import annotations
 import math
 import sys
 import time
-from pathlib import Path
 
 import torch
 from torch import nn
 
 from dsml._checks import warn
+from dsml._types import DeviceLike, Inputs, LossLike, PathLike, Scheduler, Targets
 from dsml.engine.batches import batches, is_dataset
 from dsml.engine.device import move_if_fits, pick_device
 from dsml.engine.evaluation import evaluate
@@ -48,24 +48,24 @@ PER_BATCH_SCHEDULERS = (torch.optim.lr_scheduler.OneCycleLR, torch.optim.lr_sche
 def train(
     model: nn.Module,
     optimizer: torch.optim.Optimizer,
-    X_train,
-    y_train=None,
+    X_train: Inputs,
+    y_train: Targets | None = None,
     num_epochs: int = 18,
     batch_size: int = 32,
     *,
-    device: str | torch.device | None = None,
-    X_valid=None,
-    y_valid=None,
+    device: DeviceLike | None = None,
+    X_valid: Inputs | None = None,
+    y_valid: Targets | None = None,
     valid_fraction: float | None = None,
     patience: int | None = None,
     restore_best: bool = True,
     seed: int | None = None,
-    loss=None,
-    scheduler=None,
+    loss: LossLike | None = None,
+    scheduler: Scheduler | None = None,
     clip_grad_norm: float | None = None,
     verbose: bool = True,
     progress: bool | None = None,
-    checkpoint: str | Path | None = None,
+    checkpoint: PathLike | None = None,
     resume: bool = False,
     overwrite: bool = False,
     num_workers: int = 0,

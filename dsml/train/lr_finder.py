@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from dsml._checks import as_tensor, require_choice, require_int, require_number, require_same_length
+from dsml._types import Inputs, LossLike, Targets
 from dsml.engine.batches import batches, is_dataset
 from dsml.engine.forward import forward, model_device
 from dsml.engine.losses import resolve_loss
@@ -75,14 +76,14 @@ def _check_arguments(start_lr, end_lr, num_steps, smoothing, diverge) -> tuple[f
 def find_lr(
     model: nn.Module,
     optimizer: torch.optim.Optimizer,
-    X,
-    y=None,
+    X: Inputs,
+    y: Targets | None = None,
     *,
     start_lr: float = 1e-7,
     end_lr: float = 10.0,
     num_steps: int = 200,
     batch_size: int = 32,
-    loss=None,
+    loss: LossLike | None = None,
     smoothing: float = 0.9,
     diverge: float = 4.0,
     seed: int = 0,

@@ -23,11 +23,12 @@ from torch import nn
 from dsml.engine.forward import first_tensor
 from dsml.errors import DsmlTypeError, DsmlValueError
 from dsml.train.callbacks import Callback, TrainState
+from dsml.train.history import History
 
 _RELUS = (nn.ReLU, nn.ReLU6)
 
 
-def layer_table(history_or_table) -> pl.DataFrame:
+def layer_table(history_or_table: History | pl.DataFrame) -> pl.DataFrame:
     """The layer table of a ``History`` (``history.layers``), or the table itself, for ``plot_layers``.
 
     Example:

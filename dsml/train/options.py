@@ -16,9 +16,8 @@ import difflib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-import torch
-
 from dsml._checks import require_bool, require_choice, require_int, require_number
+from dsml._types import DeviceLike, LossLike, PathLike, Scheduler
 from dsml.engine.device import requested_device
 from dsml.errors import DsmlTypeError, DsmlValueError
 from dsml.train import checkpoints
@@ -49,16 +48,16 @@ class TrainOptions:
 
     num_epochs: int = 18
     batch_size: int = 32
-    device: str | torch.device | None = None
+    device: DeviceLike | None = None
     patience: int | None = None
     restore_best: bool = True
     seed: int | None = None
-    loss: object = None
-    scheduler: object = None
+    loss: LossLike | None = None
+    scheduler: Scheduler | None = None
     clip_grad_norm: float | None = None
     verbose: bool = True
     progress: bool | None = None
-    checkpoint: str | Path | None = None
+    checkpoint: PathLike | None = None
     resume: bool = False
     overwrite: bool = False
     num_workers: int = 0

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import random
 import secrets
+from typing import Any
 
 import numpy as np
 import torch
@@ -21,7 +22,7 @@ from dsml.errors import DsmlValueError
 MAX_SEED = 2**32 - 1  # numpy's legacy generator takes seeds up to here
 
 
-def require_seed(seed) -> int:
+def require_seed(seed: Any) -> int:
     """``seed`` checked: a whole number from 0 to 2**32 - 1 (numpy's limit).
 
     Example:

@@ -23,6 +23,7 @@ from dsml._checks import (
     require_targets,
     warn,
 )
+from dsml._types import Inputs, LossLike, Targets
 from dsml.data.splits import stratified_split
 from dsml.engine.batches import is_dataset
 from dsml.engine.forward import eval_mode, forward
@@ -30,7 +31,7 @@ from dsml.engine.losses import Loss, refuse_float_class_codes, require_codes_wit
 from dsml.errors import DsmlTypeError, DsmlValueError
 
 
-def check_model_and_optimizer(model: nn.Module, optimizer) -> None:
+def check_model_and_optimizer(model: nn.Module, optimizer: torch.optim.Optimizer) -> None:
     """Refuse a model with nothing to train and an optimizer built for another model; warn on a partial match."""
     if not isinstance(model, nn.Module):
         raise DsmlTypeError(f"model should be a torch nn.Module (e.g. DenseNet()). Got {type(model).__name__}.")
@@ -71,9 +72,9 @@ def check_model_and_optimizer(model: nn.Module, optimizer) -> None:
 class TrainingData:
     """The training rows and the validation data ``train`` runs on."""
 
-    X_train: object
+    X_train: Inputs
     y_train: torch.Tensor | None
-    X_valid: object = None
+    X_valid: Inputs | None = None
     y_valid: torch.Tensor | None = None
 
     @property
@@ -81,7 +82,14 @@ class TrainingData:
         return self.X_valid is not None
 
 
-def training_data(X_train, y_train, X_valid, y_valid, valid_fraction, seed) -> TrainingData:
+def training_data(
+    X_train: Inputs,
+    y_train: Targets | None,
+    X_valid: Inputs | None,
+    y_valid: Targets | None,
+    valid_fraction: float | None,
+    seed: int | None,
+) -> TrainingData:
     """Check the tensors (or datasets) and split off validation rows when ``valid_fraction`` is given."""
     if not is_dataset(X_train):
         X_train = as_tensor(X_train, "X_train")
@@ -137,7 +145,7 @@ def _dataset_targets(dataset) -> torch.Tensor | None:
     return None if targets is None else torch.as_tensor(targets)
 
 
-def pick_loss(model: nn.Module, data: TrainingData, loss, device: torch.device) -> tuple[Loss, int]:
+def pick_loss(model: nn.Module, data: TrainingData, loss: LossLike | None, device: torch.device) -> tuple[Loss, int]:
     """Run two rows through the model to pick the loss, then check outputs against the classes.
 
     Returns:
@@ -180,7 +188,7 @@ def _check_classes(loss: Loss, num_outputs: int, top_code: int) -> None:
         )
 
 
-def warn_if_unscaled(X) -> None:
+def warn_if_unscaled(X: Inputs) -> None:
     """Warn when training images look like raw 0-255 pixel values (``load_image`` without ``scale=True``)."""
     if is_dataset(X) or not X.dtype.is_floating_point or X.ndim not in (2, 4) or X.numel() == 0:
         return

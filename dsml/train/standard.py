@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from dsml._checks import require_int, warn
+from dsml._types import PathLike
 from dsml.train import checkpoints, distributed
 from dsml.train.callbacks import Callback, TrainState
 from dsml.train.history import History
@@ -90,7 +91,7 @@ class Checkpoint(Callback):
         weights: the ``BestWeights`` whose best copy goes into the file.
     """
 
-    def __init__(self, path: str | Path, weights: BestWeights):
+    def __init__(self, path: PathLike, weights: BestWeights):
         self.path = Path(path)
         self.weights = weights
 

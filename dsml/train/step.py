@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import signal
 import threading
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
@@ -20,6 +21,9 @@ from dsml.engine.forward import forward
 from dsml.engine.losses import Loss
 from dsml.train.callbacks import Callbacks, TrainState
 from dsml.train.history import StopReason
+
+if TYPE_CHECKING:
+    from tqdm.std import tqdm  # imported when a bar is asked for (the notebook's bar is one too)
 
 
 class Stop(Exception):
@@ -70,7 +74,7 @@ class Step:
     def __init__(
         self,
         model: nn.Module,
-        optimizer,
+        optimizer: torch.optim.Optimizer,
         loss: Loss,
         device: torch.device,
         *,
@@ -84,6 +88,7 @@ class Step:
         self.callbacks, self.state = callbacks, state
         self._after_backward = callbacks is not None and callbacks.wants("on_after_backward")
         fast = torch.float16 if device.type == "cuda" else torch.bfloat16
+        self.autocast: contextlib.AbstractContextManager  # an autocast, or nothing at all
         if amp:
             self.autocast = torch.autocast(device.type, dtype=fast)
         elif torch.is_autocast_enabled(device.type):  # train() called inside a user's autocast: switch it off
@@ -133,14 +138,14 @@ def _bar_class():
     return tqdm
 
 
-def progress_bar(total: int, epoch: int, num_epochs: int, enabled: bool):
+def progress_bar(total: int, epoch: int, num_epochs: int, enabled: bool) -> tqdm | None:
     if not enabled:
         return None
     bar = _bar_class()
     return bar(total=total, desc=f"Epoch {epoch}/{num_epochs}", leave=False, unit="batch", dynamic_ncols=True)
 
 
-def non_finite_message(value: float, epoch: int, batch: int, optimizer) -> str:
+def non_finite_message(value: float, epoch: int, batch: int, optimizer: torch.optim.Optimizer) -> str:
     lr = optimizer.param_groups[0].get("lr")
     return (
         f"The loss became {value} in epoch {epoch}, batch {batch}: training stopped. "

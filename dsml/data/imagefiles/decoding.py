@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import warnings
 from collections import Counter
+from collections.abc import Sequence
 
 import numpy as np
 from PIL import Image
@@ -26,7 +27,7 @@ from dsml.errors import DsmlTypeError, DsmlValueError
 HEADER_BYTES = 4096  # enough for a PNG's chunks before its pixels, read in one go
 
 
-def require_size(size, crop) -> tuple[int, int] | None:
+def require_size(size: Sequence[int] | None, crop: bool) -> tuple[int, int] | None:
     """``size`` as ``(H, W)`` after checking it (and ``crop``), before any file is read.
 
     Example:
