@@ -19,6 +19,7 @@ from torch import nn
 from dsml._checks import warn
 from dsml.engine.forward import forward
 from dsml.engine.losses import EpochTally, Loss
+from dsml.engine.rows import RowBuffer
 from dsml.train import distributed
 from dsml.train.callbacks import Callback, TrainState
 from dsml.train.history import StopReason
@@ -157,7 +158,8 @@ def run_epoch(
     """
     model.train()
     together = distributed.active()  # under torchrun every rank must run the same batches
-    losses, sizes, tally = [], [], step.loss.epoch_tally()
+    # the batches' losses in one buffer, not a tensor per batch kept in a list (dsml.engine.rows says why)
+    losses, sizes, tally = RowBuffer(len(data)), [], step.loss.epoch_tally()
     i = 0
     bar = _progress_bar(len(data), epoch, num_epochs, progress)
     try:
@@ -165,7 +167,7 @@ def run_epoch(
             if state is not None:
                 state.batch = i
             loss, out = step(xb, yb)
-            losses.append(loss)
+            losses.add(loss)
             tally.add(out, yb)
             sizes.append(len(yb))
             if scheduler is not None:  # OneCycleLR and CyclicLR move the learning rate every batch
@@ -181,15 +183,15 @@ def run_epoch(
     finally:
         if bar is not None:
             bar.close()
-    if state is not None and state.first_loss is None and losses:
-        state.first_loss = float(losses[0])
+    if state is not None and state.first_loss is None and len(losses):
+        state.first_loss = float(losses.tensor()[0])
     return _epoch_record(step, losses, tally, sizes, epoch)
 
 
-def _epoch_record(step: Step, losses: list, tally: EpochTally, sizes: list, epoch: int) -> dict:
+def _epoch_record(step: Step, losses: RowBuffer, tally: EpochTally, sizes: list, epoch: int) -> dict:
     """Add up an epoch's batches (on every rank), checking the losses are finite."""
-    device = losses[0].device if losses else torch.device("cpu")
-    batch_losses = torch.stack(losses).double().cpu() if losses else torch.zeros(0, dtype=torch.float64)
+    device = losses.tensor().device if len(losses) else torch.device("cpu")
+    batch_losses = losses.tensor().double().cpu() if len(losses) else torch.zeros(0, dtype=torch.float64)
     bad = (~torch.isfinite(batch_losses)).nonzero().reshape(-1)
     if distributed.any_rank(len(bad) > 0, device):
         value, batch = (float(batch_losses[bad[0]]), int(bad[0]) + 1) if len(bad) else (math.nan, len(losses))
