@@ -26,8 +26,9 @@ torchvision way (a table-driven ``Dataset`` reading each PNG with PIL and
 same model, optimizer, batch size and seed; the bare loop runs twice, the
 second as a control row.
 
-Run: ``python -m benchmarks.bench_lazy [--images 10000 20000] [--runs 3]`` from the project root;
-the issue's sizes: ``--images 20000 35000``.
+Run: ``./run bench lazy [--images 10000 20000] [--runs 3] [--skip speed]`` (about 7 minutes here
+with the defaults), or ``python -m benchmarks.bench_lazy ...`` from the project root; issue 20's sizes:
+``--images 20000 35000`` (about 20 minutes).
 """
 
 from __future__ import annotations
@@ -229,7 +230,7 @@ def speed(csv: str, n: int, num_workers: int, repeats: int) -> list[tuple]:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m benchmarks lazy", description=__doc__.split("\n\n")[0])
     add_common_args(p)
     p.add_argument("--size", type=int, default=64, help="side of the square RGB images (default 64)")
     p.add_argument("--images", type=int, nargs="+", default=[10_000, 20_000], help="collection sizes (memory)")
