@@ -1,8 +1,11 @@
 """Numbers and tables out of a trained model: accuracy, predictions, probabilities.
 
 Everything here runs the model in batches under ``torch.inference_mode`` and
-moves each batch's outputs off the device at once, so memory stays flat as
-the data grows (the book's helpers pushed the whole tensor through at once).
+copies each batch's outputs off the device at once, into one buffer for the
+whole pass, so memory stays flat as the data grows (the book's helpers pushed
+the whole tensor through at once). A ``Dataset`` on a CPU is run in batches of
+at most ``batch_size`` rows and 8 MB of inputs
+(``dsml.engine.evaluation.dataset_batch_rows``).
 """
 
 from __future__ import annotations
