@@ -3,14 +3,16 @@
 From the project root; with no names, all six run (about 10 minutes on two
 cores; without a CUDA GPU, gpu prints one "skipped" line). Each prints its
 contenders side by side with the ratios to its baseline;
-``python -m benchmarks.bench_NAME --help`` lists a benchmark's own options.
+``python -m benchmarks NAME --help`` lists a benchmark's own options, which it
+takes when it is the one named (``./run bench lazy --images 20000 35000``).
 
 - load: ``load_image`` vs the book's sequential PIL loop with float64 scaling (20,000 PNGs)
 - photos: ``table_from_folder`` + ``load_image(size=(128, 128))`` vs torchvision's ``ImageFolder`` pipeline
   (300 JPEG photos)
 - score: ``score_image`` vs the whole tensor through the model (SimpleCNN, 20,000 digits)
 - train: ``train`` vs a hand-written loop, skorch and Lightning (DenseNet, SimpleCNN)
-- lazy: one epoch over 20,000 PNGs on disk via ``image_dataset`` vs the eager tensors' memory
+- lazy: lazy training and scoring (``image_dataset``, 64x64 PNGs) at two collection sizes vs the eager
+  tensors' memory, and an epoch vs the torchvision way (PIL, ``DataLoader``, a bare loop)
 - gpu: on a CUDA GPU, ``train``, ``score_image`` (60,000 digits) and ``amp=True`` vs hand-written CUDA code,
   and ``torch.compile`` of the bare loop (skipped without a GPU)
 """
@@ -18,6 +20,7 @@ contenders side by side with the ratios to its baseline;
 from __future__ import annotations
 
 import argparse
+import itertools
 import sys
 
 from benchmarks import bench_gpu, bench_lazy, bench_load, bench_photos, bench_score, bench_train
@@ -33,6 +36,12 @@ BENCHMARKS = {
 
 
 def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    names = list(itertools.takewhile(lambda arg: not arg.startswith("-"), argv))
+    if len(names) == 1 and names[0] in BENCHMARKS:  # one benchmark: its own parser reads the options
+        print(f"\n=== {names[0]} ===", flush=True)
+        BENCHMARKS[names[0]].main(argv[1:])
+        return
     p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n\n")[0])
     p.add_argument("names", nargs="*", metavar="NAME", help=f"which of {', '.join(BENCHMARKS)} (default: all)")
     p.add_argument("--repeats", type=int, default=None, help="timed rounds for load, score and train (default 5)")

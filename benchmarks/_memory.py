@@ -10,13 +10,19 @@ of their unique set sizes (memory no other process shares) is added: an
 upper bound, since pages they write into memory shared with the parent are
 then counted again in the parent. Where ``clear_refs`` is missing the peak
 comes from ``ru_maxrss``, which cannot be reset (then the import and setup
-peaks may hide a smaller one; the report says so).
+peaks may hide a smaller one; the report says so). Where glibc has
+``mallinfo2``, the growth of malloc's heap over the call is reported too
+(``heap_mb``: bytes malloc holds from the system in all its arenas, in use or
+free, not counting blocks it maps one by one): freed memory that the heap
+keeps resident shows there, and a heap that grows with every batch is the
+fragmentation notes/lazy.md describes.
 
 Usage (by the benchmarks): ``peak_extra_mb("benchmarks.bench_score:whole_tensor_setup", arg, ...)``.
 """
 
 from __future__ import annotations
 
+import ctypes
 import importlib
 import json
 import os
@@ -38,7 +44,8 @@ def peak_extra_mb(target: str, *args, sample_seconds: float = 0.005) -> dict:
 
     Returns:
         ``{"mb": total extra, "process_mb": the process's extra, "children_mb": its children's,
-        "process_peak_mb": the process's whole peak RSS, "method": "VmHWM" or "ru_maxrss"}``.
+        "process_peak_mb": the process's whole peak RSS, "heap_mb": the growth of malloc's heap (or ``None``),
+        "method": "VmHWM" or "ru_maxrss"}``.
     """
     env = {**os.environ, "DSML_BENCH_SAMPLE_SECONDS": str(sample_seconds)}
     done = subprocess.run(
@@ -71,6 +78,25 @@ def _reset_peak() -> bool:
         return True
     except OSError:
         return False
+
+
+class _MallInfo2(ctypes.Structure):
+    """glibc's ``struct mallinfo2``: ten ``size_t`` counters, ``arena`` first (man 3 mallinfo)."""
+
+    _fields_ = [
+        (name, ctypes.c_size_t)
+        for name in "arena ordblks smblks hblks hblkhd usmblks fsmblks uordblks fordblks keepcost".split()
+    ]
+
+
+def _heap_bytes() -> int | None:
+    """Bytes glibc's malloc holds in its arenas (``mallinfo2().arena``); ``None`` without glibc 2.33+."""
+    try:
+        mallinfo2 = ctypes.CDLL(None).mallinfo2
+    except (AttributeError, OSError):
+        return None
+    mallinfo2.restype = _MallInfo2
+    return mallinfo2().arena
 
 
 class _ChildSampler(threading.Thread):
@@ -116,9 +142,11 @@ def _child(target: str, args: list) -> dict:
     sampler = _ChildSampler(float(os.environ.get("DSML_BENCH_SAMPLE_SECONDS", "0.005")))
     sampler.start()
     exact = _reset_peak()
+    heap_before = _heap_bytes()
     before = _status_kb("VmRSS") if exact else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     result = run()
     peak = _status_kb("VmHWM") if exact else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    heap_after = _heap_bytes()
     sampler.stop.set()
     sampler.join()
     del result
@@ -129,6 +157,7 @@ def _child(target: str, args: list) -> dict:
         "process_mb": process_mb,
         "children_mb": children_mb,
         "process_peak_mb": peak / 1024,
+        "heap_mb": None if heap_before is None else (heap_after - heap_before) / 2**20,
         "method": "VmHWM" if exact else "ru_maxrss",
     }
 

@@ -1,32 +1,63 @@
-"""Training over 20,000 images that stay on disk: ``image_dataset`` with ``num_workers=2``.
+"""Lazy image datasets: memory flat in the number of images, and an epoch as fast as the torchvision way.
 
 Data: the shipped Fashion-MNIST 10,000 images and their mirror images,
-enlarged to 64x64 and coloured (RGB), written once as 20,000 PNGs to a temp
-folder, all rows marked "train" (``--size`` sets the side).
+enlarged to 64x64 and coloured (RGB), written once as 20,000 PNGs under the
+benchmarks' cache folder (``--size`` sets the side). A collection of N images
+is a table of N rows over those files (past 20,000 the rows repeat them).
 
-Measured, each in a fresh process (``_memory``):
+Memory, each run in a fresh process (``_memory``: the peak of ``VmHWM`` after
+a reset, plus the loader workers' unique memory), ``--runs`` times per size,
+the sizes one after another and each run's kinds in turn:
 
-- lazy: ``DSTorch.image_dataset`` (reads every header) and one epoch of
-  ``DSTorch.train(SimpleCNN, ..., train_ds, batch_size=64, num_workers=2)``;
-  the peak extra memory of the training process plus its two loader workers;
-- eager: ``DSTorch.load_image`` of the same table, for comparison with the
-  bytes its float32 tensors take (``X`` and the ``X_train`` copy).
+- lazy training: one epoch of ``DSTorch.train(SimpleCNN, ..., train_ds,
+  batch_size=64, num_workers=2)`` over ``image_dataset``'s ``train_ds``;
+- lazy scoring: ``DSTorch.score_image(model, test_ds, cn=cn)`` over the same
+  rows marked "test" (an untrained model: the work is the same);
 
-Run: ``python -m benchmarks.bench_lazy [--size 64] [--images 20000]`` from the project root.
+against the bytes the eager float32 tensors of the same collection take
+(N x 3 x 64 x 64 x 4). The report gives min / median / max and the ratio of
+the largest run to those bytes; the goal: flat in N, at most a quarter.
+
+Time, side by side in this process (``_common.side_by_side``, medians of
+``--repeats``): one epoch over the first ``--speed-images`` PNGs with
+``num_workers=2``, dsml (``image_dataset`` + ``DSTorch.train``) against the
+torchvision way (a table-driven ``Dataset`` reading each PNG with PIL and
+``transforms.ToTensor()``, a ``DataLoader`` and a bare hand-written loop),
+same model, optimizer, batch size and seed; the bare loop runs twice, the
+second as a control row.
+
+Run: ``./run bench lazy [--images 10000 20000] [--runs 3] [--skip speed]`` (about 7 minutes here
+with the defaults), or ``python -m benchmarks.bench_lazy ...`` from the project root; issue 20's sizes:
+``--images 20000 35000`` (about 20 minutes).
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import time
 
 import numpy as np
 import polars as pl
 import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
 
-from benchmarks._common import CACHE, ROOT, add_common_args, apply_common_args, machine, print_table
+from benchmarks._common import (
+    CACHE,
+    ROOT,
+    add_common_args,
+    apply_common_args,
+    load_average,
+    machine,
+    print_table,
+    side_by_side,
+    time_table,
+)
 from benchmarks._memory import peak_extra_mb
 from dsml import DSTorch, SimpleCNN
+
+FILES = 20_000  # distinct PNGs; larger collections repeat them
 
 
 def coloured_table(size: int, n_images: int) -> str:
@@ -55,14 +86,30 @@ def coloured_table(size: int, n_images: int) -> str:
     return str(table)
 
 
-def lazy_epoch_setup(csv: str, num_workers: int):
-    df = pl.read_csv(csv)
-    train_ds, _, cn = DSTorch.image_dataset(df, scale=True)
+def collection(csv: str, n: int, index: str) -> str:
+    """A table of ``n`` rows over the PNGs of ``csv`` (repeated past their number), all marked ``index``."""
+    out = csv.replace("table.csv", f"{index}{n}.csv")
+    files = pl.read_csv(csv)
+    rows = pl.concat([files] * -(-n // len(files))).head(n)
+    rows.with_columns(index=pl.lit(index)).write_csv(out)
+    return out
+
+
+def _model(dataset, n_classes: int) -> nn.Module:
     torch.manual_seed(0)
-    c, h, w = train_ds[0][0].shape
-    model = SimpleCNN(num_classes=len(cn), in_channels=c, image_size=(h, w))
+    c, h, w = dataset[0][0].shape
+    return SimpleCNN(num_classes=n_classes, in_channels=c, image_size=(h, w))
+
+
+def lazy_epoch_setup(csv: str, num_workers: int):
+    train_ds, _, cn = DSTorch.image_dataset(pl.read_csv(csv), scale=True)
+    model = _model(train_ds, len(cn))
     optimizer = torch.optim.Adam(model.parameters(), lr=0.001)
-    return lambda: DSTorch.train(
+    return lambda: _dsml_train(model, optimizer, train_ds, num_workers)
+
+
+def _dsml_train(model, optimizer, train_ds, num_workers: int):
+    return DSTorch.train(
         model,
         optimizer,
         train_ds,
@@ -75,61 +122,148 @@ def lazy_epoch_setup(csv: str, num_workers: int):
     )
 
 
-def eager_setup(csv: str):
-    df = pl.read_csv(csv)
-    return lambda: DSTorch.load_image(df, scale=True)
+def lazy_score_setup(csv: str):
+    _, test_ds, cn = DSTorch.image_dataset(pl.read_csv(csv), scale=True)
+    model = _model(test_ds, len(cn))
+    return lambda: DSTorch.score_image(model, test_ds, cn=cn)
+
+
+def memory_runs(csv: str, sizes: list[int], runs: int, num_workers: int) -> dict[tuple[str, int], list[dict]]:
+    """Every (kind, size)'s fresh-process measurements, ``runs`` of each, in turn."""
+    tables = {n: (collection(csv, n, "train"), collection(csv, n, "test")) for n in sizes}
+    results: dict[tuple[str, int], list[dict]] = {}
+    for n in sizes:
+        for r in range(runs):
+            started = time.perf_counter()
+            train = peak_extra_mb(
+                "benchmarks.bench_lazy:lazy_epoch_setup", tables[n][0], num_workers, sample_seconds=0.05
+            )
+            score = peak_extra_mb("benchmarks.bench_lazy:lazy_score_setup", tables[n][1])
+            results.setdefault(("training", n), []).append(train)
+            results.setdefault(("scoring", n), []).append(score)
+            print(
+                f"  {n} images, run {r + 1}/{runs}: training {train['mb']:.0f} MB (process {train['process_mb']:.0f}, "
+                f"workers {train['children_mb']:.0f}), scoring {score['mb']:.0f} MB "
+                f"({time.perf_counter() - started:.0f} s; {load_average()})",
+                flush=True,
+            )
+    return results
+
+
+def memory_table(results: dict[tuple[str, int], list[dict]], size: int) -> list[tuple]:
+    rows = []
+    for (kind, n), runs in sorted(results.items()):
+        mb = [r["mb"] for r in runs]
+        eager = n * 3 * size * size * 4 / 2**20
+        heap = [r["heap_mb"] for r in runs if r["heap_mb"] is not None]
+        rows.append(
+            (
+                f"lazy {kind}",
+                n,
+                len(runs),
+                f"{min(mb):.0f} / {statistics.median(mb):.0f} / {max(mb):.0f}",
+                eager,
+                max(mb) / eager,
+                f"{max(heap):.0f}" if heap else "",
+            )
+        )
+    return rows
+
+
+class TableImages(Dataset):
+    """The torchvision way over a table: each PNG read with PIL, as ``ImageFolder``'s loader does."""
+
+    def __init__(self, df: pl.DataFrame):
+        from torchvision import transforms
+
+        self.paths = df["filepath"].to_list()
+        classes = sorted(set(df["label"].to_list()))
+        self.targets = [classes.index(label) for label in df["label"].to_list()]
+        self.transform = transforms.ToTensor()
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, i: int):
+        from PIL import Image
+
+        with Image.open(self.paths[i]) as img:
+            return self.transform(img.convert("RGB")), self.targets[i]
+
+
+def torchvision_epoch(df: pl.DataFrame, num_workers: int) -> float:
+    """One epoch the torchvision way: ``TableImages``, a ``DataLoader`` and a bare loop; returns the last loss."""
+    dataset = TableImages(df)
+    torch.manual_seed(0)
+    model = SimpleCNN(num_classes=10, in_channels=3, image_size=dataset[0][0].shape[1:])
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.001)
+    generator = torch.Generator().manual_seed(0)
+    loader = DataLoader(dataset, batch_size=64, shuffle=True, num_workers=num_workers, generator=generator)
+    model.train()
+    for xb, yb in loader:
+        optimizer.zero_grad(set_to_none=True)
+        loss = nn.functional.cross_entropy(model(xb), yb)
+        loss.backward()
+        optimizer.step()
+    return float(loss.detach())
+
+
+def dsml_epoch(df: pl.DataFrame, num_workers: int):
+    """One epoch the dsml way: ``image_dataset`` and ``DSTorch.train``."""
+    train_ds, _, cn = DSTorch.image_dataset(df, scale=True)
+    model = _model(train_ds, len(cn))
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.001)
+    return _dsml_train(model, optimizer, train_ds, num_workers)
+
+
+def speed(csv: str, n: int, num_workers: int, repeats: int) -> list[tuple]:
+    df = pl.read_csv(csv).head(n)
+    times = side_by_side(
+        {
+            "torchvision way (PIL + ToTensor, DataLoader, bare loop)": lambda: torchvision_epoch(df, num_workers),
+            "the same again (control)": lambda: torchvision_epoch(df, num_workers),
+            "dsml (image_dataset + DSTorch.train)": lambda: dsml_epoch(df, num_workers),
+        },
+        repeats,
+    )
+    return time_table(times, "torchvision way (PIL + ToTensor, DataLoader, bare loop)")
 
 
 def main(argv: list[str] | None = None) -> dict:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m benchmarks lazy", description=__doc__.split("\n\n")[0])
     add_common_args(p)
     p.add_argument("--size", type=int, default=64, help="side of the square RGB images (default 64)")
-    p.add_argument("--images", type=int, default=20_000)
+    p.add_argument("--images", type=int, nargs="+", default=[10_000, 20_000], help="collection sizes (memory)")
+    p.add_argument("--runs", type=int, default=3, help="fresh processes per size and kind (default 3)")
+    p.add_argument("--speed-images", type=int, default=3_000, help="PNGs in the timed epochs (default 3000)")
     p.add_argument("--num-workers", type=int, default=2)
+    p.add_argument("--skip", choices=("memory", "speed"), default=None, help="leave one part out")
     args = p.parse_args(argv)
     apply_common_args(args)
-    csv = coloured_table(args.size, args.images)
-    df = pl.read_csv(csv)
-    start = time.perf_counter()
-    train_ds, _, _ = DSTorch.image_dataset(df, scale=True)
-    scan = time.perf_counter() - start
-    print(
-        f"lazy: {len(train_ds)} PNGs, {args.size}x{args.size} RGB, SimpleCNN, one epoch, batch 64, "
-        f"num_workers={args.num_workers}; {machine()}"
-    )
-    print(f"  image_dataset read {len(df)} headers in {scan:.2f} s")
-
-    x_mb = len(df) * 3 * args.size * args.size * 4 / 2**20
-    quarter = pl.read_csv(csv).head(len(df) // 4)
-    quarter_csv = csv.replace("table.csv", "quarter.csv")
-    quarter.write_csv(quarter_csv)
-    rows = [("float32 X of every image (computed)", len(df), x_mb, 1.0, "")]
-    eager = peak_extra_mb("benchmarks.bench_lazy:eager_setup", csv)
-    rows.append(("eager: load_image (X, X_train, ...)", len(df), eager["mb"], eager["mb"] / x_mb, ""))
-    for table, n in [(quarter_csv, len(quarter)), (csv, len(df))]:
-        start = time.perf_counter()
-        lazy = peak_extra_mb("benchmarks.bench_lazy:lazy_epoch_setup", table, args.num_workers, sample_seconds=0.05)
-        rows.append(
-            (
-                "lazy: one epoch, process + workers",
-                n,
-                lazy["mb"],
-                lazy["mb"] / x_mb,
-                f"{time.perf_counter() - start:.0f} s",
-            )
+    csv = coloured_table(args.size, FILES)
+    print(f"lazy: {args.size}x{args.size} RGB PNGs, SimpleCNN, num_workers={args.num_workers}; {machine()}")
+    found = {}
+    if args.skip != "speed":
+        rows = speed(csv, args.speed_images, args.num_workers, args.repeats)
+        print_table(
+            f"one epoch over {args.speed_images} PNGs, batch 64, side by side (median of {args.repeats}; "
+            f"{load_average()} at the end)",
+            ("contender", "seconds", "ratio to the torchvision way"),
+            rows,
         )
-    print_table(
-        f"peak extra memory in MB (fresh processes, {lazy['method']}); the lazy peak should not grow "
-        f"with the number of images",
-        ("", "images", "MB", "ratio to X", "epoch + start-up"),
-        rows,
-    )
-    print(
-        f"  lazy, {len(df)} images: training process {lazy['process_mb']:.0f} MB extra (peak RSS "
-        f"{lazy['process_peak_mb']:.0f} MB with torch itself), {args.num_workers} workers "
-        f"{lazy['children_mb']:.0f} MB (their unique memory)"
-    )
-    return {"lazy_mb": lazy["mb"], "eager_mb": eager["mb"], "x_mb": x_mb, "lazy_peak_rss_mb": lazy["process_peak_mb"]}
+        found["speed_ratio"], found["control_ratio"] = rows[2][2], rows[1][2]
+    if args.skip != "memory":
+        results = memory_runs(csv, args.images, args.runs, args.num_workers)
+        rows = memory_table(results, args.size)
+        method = results[("scoring", args.images[0])][0]["method"]
+        print_table(
+            f"peak extra memory in MB over {args.runs} fresh processes ({method}; training: process + loader "
+            "workers); the goal: flat in the images, at most 0.25 of the eager tensors",
+            ("", "images", "runs", "MB min / median / max", "eager float32 MB", "max / eager", "heap growth MB (max)"),
+            rows,
+        )
+        found["memory"] = {f"{kind} {n}": max(r["mb"] for r in runs) for (kind, n), runs in results.items()}
+    return found
 
 
 if __name__ == "__main__":

@@ -1,8 +1,11 @@
 """Numbers and tables out of a trained model: accuracy, predictions, probabilities.
 
 Everything here runs the model in batches under ``torch.inference_mode`` and
-moves each batch's outputs off the device at once, so memory stays flat as
-the data grows (the book's helpers pushed the whole tensor through at once).
+copies each batch's outputs off the device at once, into one buffer for the
+whole pass, so memory stays flat as the data grows (the book's helpers pushed
+the whole tensor through at once). A ``Dataset`` on a CPU is run in batches of
+at most ``batch_size`` rows and 8 MB of inputs
+(``dsml.engine.evaluation.dataset_batch_rows``).
 """
 
 from __future__ import annotations
@@ -16,7 +19,15 @@ from dsml._checks import require_enough_outputs, require_labels
 from dsml.engine.batches import is_dataset
 from dsml.engine.evaluation import EVAL_BATCH_SIZE, iter_outputs
 from dsml.engine.losses import predicted_codes, probabilities, resolve_loss
+from dsml.engine.rows import RowBuffer
 from dsml.errors import DsmlTypeError, DsmlValueError
+
+
+def _length(X) -> int | None:
+    try:
+        return len(X)
+    except TypeError:  # an IterableDataset may not know its length
+        return None
 
 
 def collect_outputs(
@@ -35,21 +46,22 @@ def collect_outputs(
             "X is a Dataset, which carries its own labels, so leave y out (or pass None). Give the class names by "
             "name, e.g. DSTorch.score_image(model, test_ds, cn=cn)."
         )
-    outs, targets = [], []
+    # one CPU buffer each, not a tensor per batch (dsml.engine.rows says why)
+    outputs, targets = RowBuffer(_length(X), dtype=torch.float32, device="cpu"), RowBuffer(_length(X), device="cpu")
     for batch in iter_outputs(model, X, y, batch_size):
-        outs.append(batch.outputs.float().reshape(len(batch.outputs), -1).cpu())
+        outputs.add(batch.outputs.reshape(len(batch.outputs), -1))
         if batch.targets is not None:
-            targets.append(batch.targets.cpu())
-    if not outs:
+            targets.add(batch.targets)
+    if not len(outputs):
         raise DsmlValueError("X has no rows, so there is nothing to score.")
-    outputs = torch.cat(outs)
+    outputs = outputs.tensor()
     bad = (~torch.isfinite(outputs)).any(dim=1).nonzero().reshape(-1).tolist()
     if bad:
         raise DsmlValueError(
             f"the model gives NaN or infinite outputs for {len(bad)} row(s) (e.g. row {bad[0]}), so it cannot be "
             "scored: its weights are probably not finite (did training stop because the loss became NaN?)."
         )
-    return outputs, (torch.cat(targets) if targets else None)
+    return outputs, (targets.tensor() if len(targets) else None)
 
 
 def _num_classes(outputs: torch.Tensor) -> int:

@@ -21,6 +21,10 @@ from dsml.engine.losses import require_codes_within, resolve_loss
 from dsml.errors import DsmlValueError
 
 EVAL_BATCH_SIZE = 512
+# A Dataset on a CPU is run in batches of at most this many bytes of inputs: a lazy dataset exists to keep
+# memory small, and a network's activations are many times its inputs (512 64x64 RGB images are 24 MB, and
+# about 300 MB inside a SimpleCNN). notes/lazy.md has the measurements.
+DATASET_BATCH_BYTES = 8 * 2**20
 
 
 class Outputs(NamedTuple):
@@ -30,6 +34,32 @@ class Outputs(NamedTuple):
     outputs: torch.Tensor
     targets: torch.Tensor | None
     captured: torch.Tensor | None
+
+
+def dataset_batch_rows(dataset, batch_size: int, device: torch.device) -> int:
+    """Rows per batch for running a model over ``dataset``: ``batch_size``, or fewer on a CPU.
+
+    On a CPU (where the activations share the host's memory) a batch holds at most ``DATASET_BATCH_BYTES``
+    of inputs, counted from the first item, in a power of two of rows (as batch sizes usually are); on a
+    CUDA GPU, or when the first item cannot be read by index, ``batch_size`` itself. Reading the first item
+    leaves torch's random state as it was (a random transform does not shift the numbers of later draws).
+
+    Example:
+        >>> dataset_batch_rows(test_ds, 512, torch.device("cpu"))  # 64x64 RGB images: 48 KB each
+        128
+    """
+    if device.type == "cuda" or batch_size <= 1:
+        return batch_size
+    try:
+        with torch.random.fork_rng(devices=[]):
+            item = dataset[0]
+    except (IndexError, KeyError, TypeError, NotImplementedError):  # empty, keyed otherwise, or iterable only
+        return batch_size
+    x = item[0] if isinstance(item, (tuple, list)) else item
+    if not isinstance(x, torch.Tensor) or x.nbytes == 0:
+        return batch_size
+    rows = max(1, DATASET_BATCH_BYTES // x.nbytes)
+    return min(batch_size, 1 << (rows.bit_length() - 1))
 
 
 def iter_outputs(
@@ -48,7 +78,7 @@ def iter_outputs(
         model: any network; it stays on its device and gets its training mode back afterwards.
         X: a tensor (with ``y`` a tensor or ``None``) or a ``Dataset`` of ``(x, y)`` pairs.
         y: targets, one per row of ``X``.
-        batch_size: rows per forward pass.
+        batch_size: rows per forward pass (for a ``Dataset`` on a CPU, at most: ``dataset_batch_rows``).
         layer: a submodule of ``model`` whose outputs to catch as well (its last call per batch).
         layer_name: its dotted name, for messages.
         layer_input: catch what goes into ``layer`` instead of what comes out.
@@ -60,7 +90,10 @@ def iter_outputs(
         >>> for batch in iter_outputs(model, X_test, y_test):
         ...     print(batch.outputs.shape)
     """
-    if not is_dataset(X):
+    device = model_device(model)
+    if is_dataset(X):
+        batch_size = dataset_batch_rows(X, batch_size, device)
+    else:
         X = as_tensor(X, "X")
         require_finite(X, "X")  # pragma: no mutate (equivalent: "X" is also the default name)
         if y is not None:
@@ -75,7 +108,7 @@ def iter_outputs(
     try:
         with eval_mode(model), torch.inference_mode():
             # device=: equivalent on a CPU-only machine (X is already on the model's device); test_cuda.py kills it
-            for xb, yb in batches(X, y, batch_size, device=model_device(model)):  # pragma: no mutate
+            for xb, yb in batches(X, y, batch_size, device=device):  # pragma: no mutate
                 caught.clear()
                 out = forward(model, xb)
                 captured = None

@@ -24,6 +24,7 @@ from dsml.engine.batches import batches, is_dataset
 from dsml.engine.device import move_if_fits, pick_device
 from dsml.engine.evaluation import evaluate
 from dsml.engine.losses import EpochTally
+from dsml.engine.rows import RowBuffer
 from dsml.train import checkpoints, distributed
 from dsml.train.callbacks import Callback, Callbacks, TrainState
 from dsml.train.history import History
@@ -309,7 +310,8 @@ class Loop:
         scheduler = self.scheduler if isinstance(self.scheduler, PER_BATCH_SCHEDULERS) else None
         batch_end = callbacks.wants("on_batch_end")
         together = distributed.active()  # under torchrun every rank must run the same batches
-        losses, sizes, tally = [], [], step.loss.epoch_tally()
+        # the batches' losses in one buffer, not a tensor per batch kept in a list (dsml.engine.rows says why)
+        losses, sizes, tally = RowBuffer(len(data)), [], step.loss.epoch_tally()
         i = 0
         progress = self.options.progress if self.options.progress is not None else _in_terminal()
         bar = progress_bar(len(data), epoch, self.options.num_epochs, progress and self.dist.is_main)
@@ -317,7 +319,7 @@ class Loop:
             for i, (xb, yb) in enumerate(data, start=1):
                 state.batch = i
                 loss, out = step(xb, yb)
-                losses.append(loss)
+                losses.add(loss)
                 tally.add(out, yb)
                 sizes.append(len(yb))
                 if scheduler is not None:  # OneCycleLR and CyclicLR move the learning rate every batch
@@ -333,14 +335,14 @@ class Loop:
         finally:
             if bar is not None:
                 bar.close()
-        if state.first_loss is None and losses:
-            state.first_loss = float(losses[0])
+        if state.first_loss is None and len(losses):
+            state.first_loss = float(losses.tensor()[0])
         return self._epoch_record(losses, tally, sizes, epoch)
 
-    def _epoch_record(self, losses: list, tally: EpochTally, sizes: list, epoch: int) -> dict:
+    def _epoch_record(self, losses: RowBuffer, tally: EpochTally, sizes: list, epoch: int) -> dict:
         """Add up an epoch's batches (on every rank), checking the losses are finite."""
-        device = losses[0].device if losses else torch.device("cpu")
-        batch_losses = torch.stack(losses).double().cpu() if losses else torch.zeros(0, dtype=torch.float64)
+        device = losses.tensor().device if len(losses) else torch.device("cpu")
+        batch_losses = losses.tensor().double().cpu() if len(losses) else torch.zeros(0, dtype=torch.float64)
         bad = (~torch.isfinite(batch_losses)).nonzero().reshape(-1)
         if distributed.any_rank(len(bad) > 0, device):
             value, batch = (float(batch_losses[bad[0]]), int(bad[0]) + 1) if len(bad) else (math.nan, len(losses))
