@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from dsml._checks import require_enough_outputs, require_labels
+from dsml._types import ClassNames, Inputs, Targets
 from dsml.engine.batches import is_dataset
 from dsml.engine.evaluation import EVAL_BATCH_SIZE, iter_outputs
 from dsml.engine.losses import predicted_codes, probabilities, resolve_loss
@@ -23,7 +24,7 @@ from dsml.engine.rows import RowBuffer
 from dsml.errors import DsmlTypeError, DsmlValueError
 
 
-def _length(X) -> int | None:
+def _length(X: Inputs) -> int | None:
     try:
         return len(X)
     except TypeError:  # an IterableDataset may not know its length
@@ -31,7 +32,7 @@ def _length(X) -> int | None:
 
 
 def collect_outputs(
-    model: nn.Module, X, y=None, batch_size: int = EVAL_BATCH_SIZE
+    model: nn.Module, X: Inputs, y: Targets | None = None, batch_size: int = EVAL_BATCH_SIZE
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Run ``model`` over ``X`` in batches; return CPU outputs ``(N, K)`` and targets.
 
@@ -68,7 +69,13 @@ def _num_classes(outputs: torch.Tensor) -> int:
     return 2 if outputs.shape[1] == 1 else outputs.shape[1]
 
 
-def score(model: nn.Module, X, y=None, cn=None, batch_size: int = EVAL_BATCH_SIZE) -> float:
+def score(
+    model: nn.Module,
+    X: Inputs,
+    y: Targets | None = None,
+    cn: ClassNames | None = None,
+    batch_size: int = EVAL_BATCH_SIZE,
+) -> float:
     """Accuracy of ``model`` on ``X`` (or root-mean-square error for float targets).
 
     Args:
@@ -98,7 +105,13 @@ def score(model: nn.Module, X, y=None, cn=None, batch_size: int = EVAL_BATCH_SIZ
     return metrics["accuracy" if loss.classifies else "rmse"]
 
 
-def score_image(model: nn.Module, X, y=None, cn=None, batch_size: int = EVAL_BATCH_SIZE) -> float:
+def score_image(
+    model: nn.Module,
+    X: Inputs,
+    y: Targets | None = None,
+    cn: ClassNames | None = None,
+    batch_size: int = EVAL_BATCH_SIZE,
+) -> float:
     """Accuracy of ``model`` on images ``X`` with labels ``y``, as in the book.
 
     Runs in batches under ``torch.inference_mode`` (memory stays flat)
@@ -122,7 +135,7 @@ def score_image(model: nn.Module, X, y=None, cn=None, batch_size: int = EVAL_BAT
     return score(model, X, y, cn, batch_size)
 
 
-def score_text(model: nn.Module, X, y=None, batch_size: int = EVAL_BATCH_SIZE) -> float:
+def score_text(model: nn.Module, X: Inputs, y: Targets | None = None, batch_size: int = EVAL_BATCH_SIZE) -> float:
     """Accuracy of ``model`` on texts ``X`` (token ids from ``load_text``) with labels ``y``, as in the book.
 
     Args:
@@ -141,7 +154,13 @@ def score_text(model: nn.Module, X, y=None, batch_size: int = EVAL_BATCH_SIZE) -
     return score(model, X, y, None, batch_size)
 
 
-def score_sequences(model: nn.Module, X, y=None, cn=None, batch_size: int = EVAL_BATCH_SIZE) -> float:
+def score_sequences(
+    model: nn.Module,
+    X: Inputs,
+    y: Targets | None = None,
+    cn: ClassNames | None = None,
+    batch_size: int = EVAL_BATCH_SIZE,
+) -> float:
     """Accuracy of ``model`` on sequences ``X`` (from ``load_sequences``) with labels ``y``.
 
     The same computation as ``score_image`` and ``score_text``, named for
@@ -181,7 +200,13 @@ def _names(codes: torch.Tensor, cn, what: str) -> pl.Series | np.ndarray:
     return np.asarray(cn)[codes.numpy()]
 
 
-def predict(model: nn.Module, X, y=None, cn=None, batch_size: int = EVAL_BATCH_SIZE) -> pl.DataFrame:
+def predict(
+    model: nn.Module,
+    X: Inputs,
+    y: Targets | None = None,
+    cn: ClassNames | None = None,
+    batch_size: int = EVAL_BATCH_SIZE,
+) -> pl.DataFrame:
     """Predicted class names, one row per row of ``X``, in order.
 
     Returns:
@@ -197,7 +222,13 @@ def predict(model: nn.Module, X, y=None, cn=None, batch_size: int = EVAL_BATCH_S
     return pl.DataFrame(columns)
 
 
-def predict_proba(model: nn.Module, X, y=None, cn=None, batch_size: int = EVAL_BATCH_SIZE) -> pl.DataFrame:
+def predict_proba(
+    model: nn.Module,
+    X: Inputs,
+    y: Targets | None = None,
+    cn: ClassNames | None = None,
+    batch_size: int = EVAL_BATCH_SIZE,
+) -> pl.DataFrame:
     """Predicted classes with their probabilities.
 
     Returns:
@@ -216,7 +247,13 @@ def predict_proba(model: nn.Module, X, y=None, cn=None, batch_size: int = EVAL_B
     return pl.DataFrame(columns)
 
 
-def confusion_table(model: nn.Module, X, y=None, cn=None, batch_size: int = EVAL_BATCH_SIZE) -> pl.DataFrame:
+def confusion_table(
+    model: nn.Module,
+    X: Inputs,
+    y: Targets | None = None,
+    cn: ClassNames | None = None,
+    batch_size: int = EVAL_BATCH_SIZE,
+) -> pl.DataFrame:
     """Counts of every (true class, predicted class) pair, zeros included.
 
     Returns:

@@ -12,9 +12,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 from dsml._checks import as_tensor, require_same_length
+from dsml._types import DeviceLike, Inputs, Targets
 from dsml.errors import DsmlError, DsmlTypeError, DsmlValueError
 
 
@@ -196,23 +197,23 @@ class LoaderBatches:
             self.loader._iterator = None  # persistent workers start afresh next epoch instead of reusing stopped ones
 
 
-def is_dataset(X) -> bool:
+def is_dataset(X: object) -> bool:
     """True for a torch ``Dataset`` (but not a tensor)."""
     return isinstance(X, Dataset) and not isinstance(X, torch.Tensor)
 
 
 def batches(
-    X,
-    y=None,
+    X: Inputs,
+    y: Targets | None = None,
     batch_size: int = 32,
     *,
-    device=None,
-    shuffle=False,
-    generator=None,
+    device: DeviceLike | None = None,
+    shuffle: bool = False,
+    generator: torch.Generator | None = None,
     num_workers: int = 0,
-    sampler=None,
+    sampler: Sampler | None = None,
     drop_single_row: bool = False,
-):
+) -> TensorBatches | LoaderBatches:
     """Batches of ``(X, y)`` from tensors or from a ``Dataset`` (then ``y`` must be ``None``)."""
     if is_dataset(X):
         if y is not None:

@@ -13,11 +13,13 @@ from typing import NamedTuple
 
 import torch
 from torch import nn
+from torch.utils.data import Dataset
 
 from dsml._checks import as_tensor, require_finite, require_same_length, require_targets
+from dsml._types import Inputs, LossLike, Targets
 from dsml.engine.batches import batches, is_dataset
 from dsml.engine.forward import eval_mode, first_tensor, forward, model_device
-from dsml.engine.losses import require_codes_within, resolve_loss
+from dsml.engine.losses import Loss, require_codes_within, resolve_loss
 from dsml.errors import DsmlValueError
 
 EVAL_BATCH_SIZE = 512
@@ -36,7 +38,7 @@ class Outputs(NamedTuple):
     captured: torch.Tensor | None
 
 
-def dataset_batch_rows(dataset, batch_size: int, device: torch.device) -> int:
+def dataset_batch_rows(dataset: Dataset, batch_size: int, device: torch.device) -> int:
     """Rows per batch for running a model over ``dataset``: ``batch_size``, or fewer on a CPU.
 
     On a CPU (where the activations share the host's memory) a batch holds at most ``DATASET_BATCH_BYTES``
@@ -64,8 +66,8 @@ def dataset_batch_rows(dataset, batch_size: int, device: torch.device) -> int:
 
 def iter_outputs(
     model: nn.Module,
-    X,
-    y=None,
+    X: Inputs,
+    y: Targets | None = None,
     batch_size: int = EVAL_BATCH_SIZE,
     *,
     layer: nn.Module | None = None,
@@ -126,7 +128,13 @@ def iter_outputs(
 
 
 def evaluate(
-    model: nn.Module, X, y=None, loss_fn=None, batch_size: int = EVAL_BATCH_SIZE, *, prefix: str = "val_"
+    model: nn.Module,
+    X: Inputs,
+    y: Targets | None = None,
+    loss_fn: LossLike | Loss | None = None,
+    batch_size: int = EVAL_BATCH_SIZE,
+    *,
+    prefix: str = "val_",
 ) -> dict[str, float]:
     """Mean loss and accuracy (or RMSE) of ``model`` on ``X, y``, without updating it.
 

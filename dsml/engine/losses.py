@@ -23,6 +23,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from dsml._types import LossLike
 from dsml.engine.rows import RowBuffer
 from dsml.errors import DsmlTypeError, DsmlValueError
 
@@ -234,7 +235,7 @@ def _infer_kind(y: torch.Tensor | None, num_outputs: int | None) -> Kind:
     return "binary" if num_outputs == 1 else "multiclass"
 
 
-def resolve_loss(loss, y: torch.Tensor | None, num_outputs: int | None) -> Loss:
+def resolve_loss(loss: LossLike | Loss | None, y: torch.Tensor | None, num_outputs: int | None) -> Loss:
     """Pick the loss from ``loss`` (a name, a ``torch.nn`` loss, a function or ``None``) and the data.
 
     With ``loss=None``: float targets mean regression (MSE); integer targets with a one-output model
