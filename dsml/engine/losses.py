@@ -100,8 +100,10 @@ class Loss:
     def classifies(self) -> bool:
         return self.kind in ("multiclass", "binary")
 
-    def __call__(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        out, y = self.shaped(out, y)
+    def __call__(self, out: torch.Tensor, y: torch.Tensor, check: bool = True) -> torch.Tensor:
+        """The loss of ``out`` against ``y``; ``check=False`` for a batch whose shapes and codes are known to
+        fit (see ``shaped``)."""
+        out, y = self.shaped(out, y, check)
         if self.fn is not None:
             return self.fn(out, y)
         if self.kind == "multiclass":
@@ -188,7 +190,10 @@ class EpochTally:
         self.targets = RowBuffer()
 
     def add(self, out: torch.Tensor, y: torch.Tensor) -> None:
-        if self.loss.classifies:
+        if self.loss.kind == "multiclass":  # the argmax written straight into the buffer (a small network notices)
+            torch.argmax(out.detach(), dim=1, out=self.parts.next(len(out), torch.long, out.device))
+            self.targets.add(y.reshape(len(y)))
+        elif self.loss.classifies:
             self.parts.add(predicted_codes(out.detach()))
             self.targets.add(y.reshape(len(y)))
         else:

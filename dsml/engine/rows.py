@@ -49,6 +49,17 @@ class RowBuffer:
             self.buffer[self.filled].copy_(part)
         self.filled = end
 
+    def next(self, rows: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+        """The next ``rows`` rows of a buffer of one value per row, to be written in place: an op's ``out=``
+        (``torch.argmax(outputs, dim=1, out=buffer.next(len(outputs), torch.long, outputs.device))``) saves the
+        allocation and the copy of ``add``. ``dtype`` and ``device`` make the buffer, if there is none yet."""
+        end = self.filled + rows
+        if self.buffer is None or end > len(self.buffer):
+            self._grow(torch.empty(0, dtype=dtype, device=device), end)
+        part = self.buffer[self.filled : end]
+        self.filled = end
+        return part
+
     def _grow(self, part: torch.Tensor, end: int) -> None:
         size = max(self.rows or 0, 2 * self.filled, end, 16)
         dtype = self.dtype if self.dtype is not None else part.dtype

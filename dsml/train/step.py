@@ -87,6 +87,9 @@ class Step:
         self.clip_grad_norm = clip_grad_norm
         self.callbacks, self.state = callbacks, state
         self._after_backward = callbacks is not None and callbacks.wants("on_after_backward")
+        # The loss checks the first batch's shapes and class codes; every later batch has the same shapes, and
+        # train checked all the codes before the first epoch (a Dataset's batch by batch, as they are loaded)
+        self._checked = False
         fast = torch.float16 if device.type == "cuda" else torch.bfloat16
         self.autocast: contextlib.AbstractContextManager  # an autocast, or nothing at all
         if amp:
@@ -104,7 +107,8 @@ class Step:
         self.optimizer.zero_grad(set_to_none=True)
         with self.autocast:
             out = forward(self.model, xb)
-            loss = self.loss(out, yb)
+            loss = self.loss(out, yb, check=not self._checked)
+        self._checked = True  # pragma: no mutate (equivalent: checking every batch changes only the speed)
         scaler = self.scaler
         (loss if scaler is None else scaler.scale(loss)).backward()
         if self._after_backward:
