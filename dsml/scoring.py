@@ -48,7 +48,14 @@ def collect_outputs(
             "name, e.g. DSTorch.score_image(model, test_ds, cn=cn)."
         )
     # one CPU buffer each, not a tensor per batch (dsml.engine.rows says why)
-    outputs, targets = RowBuffer(_length(X), dtype=torch.float32, device="cpu"), RowBuffer(_length(X), device="cpu")
+    rows = _length(X)  # pragma: no mutate (equivalent: the rows expected only spare the buffers' regrowth)
+    # device="cpu" is equivalent on a CPU-only machine (the outputs are there already); test_cuda.py kills it
+    outputs = RowBuffer(
+        rows,  # pragma: no mutate
+        dtype=torch.float32,
+        device="cpu",  # pragma: no mutate
+    )
+    targets = RowBuffer(rows, device="cpu")  # pragma: no mutate
     for batch in iter_outputs(model, X, y, batch_size):
         outputs.add(batch.outputs.reshape(len(batch.outputs), -1))
         if batch.targets is not None:

@@ -190,7 +190,9 @@ def test_a_finished_run_without_best_weights_keeps_its_own(model):
     assert snaps.final_weights(h) == (None, "")
 
 
-def test_the_history_plots_its_own_records():
+def test_the_history_plots_its_own_records_and_marks_its_best_epoch():
     fig = history([0.9, 0.4, 0.6]).plot()
+    marks = [layer for layer in fig.layers if type(layer.geom).__name__ == "geom_vline"]
+    assert len(marks) == 1 and set(marks[0].geom.data["epoch"]) == {2}  # epoch 2 has the lowest 0.4
     assert sorted(set(fig.data["epoch"])) == [1, 2, 3]
     assert sorted(fig.data.loc[fig.data["data"] == "validation", "value"]) == [0.4, 0.6, 0.9]

@@ -166,6 +166,26 @@ def test_dataset_batches_are_left_alone_on_a_gpu_and_where_items_cannot_be_read_
     assert dataset_batch_rows(Images(10, (3, 64, 64)), 1, CPU) == 1
 
 
+def test_the_budget_is_counted_from_the_first_item_whatever_its_kind():
+    class Bare(Dataset):  # items that are tensors, not (x, y) pairs
+        def __init__(self, items):
+            self.items = items
+
+        def __len__(self):
+            return len(self.items)
+
+        def __getitem__(self, i):
+            return self.items[i]
+
+    big = torch.zeros(3, 300, 300)  # 1.08 MB: 7 fit in the budget, rounded down to 4
+    assert dataset_batch_rows(Bare([big, big]), 512, CPU) == 4  # the whole item, not its first row
+    assert dataset_batch_rows(Bare([big, torch.zeros(1)]), 512, CPU) == 4  # the first item, not the second
+    assert dataset_batch_rows(Bare([big]), 512, CPU) == 4  # a dataset of one item
+    assert dataset_batch_rows(Bare([np.zeros((3, 300, 300))]), 512, CPU) == 512  # not a tensor: left alone
+    assert dataset_batch_rows(Bare([torch.zeros(0)]), 512, CPU) == 512  # an empty tensor: no budget to count
+    assert dataset_batch_rows(Images(10, (3, 1024, 1024)), 2, CPU) == 1  # 12 MB an image: one at a time
+
+
 def test_reading_the_first_item_leaves_the_random_numbers_alone():
     dataset = Images(10, (3, 64, 64), transform=v2.RandomHorizontalFlip())
     torch.manual_seed(1)

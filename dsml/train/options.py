@@ -116,7 +116,7 @@ class TrainOptions:
         known = [f.name for f in fields(cls)]
         unknown = [k for k in keywords if k not in known]
         if unknown:
-            close = difflib.get_close_matches(unknown[0], known, n=1)
+            close = difflib.get_close_matches(unknown[0], known, n=1)  # pragma: no mutate (equivalent: close[0] only)
             hint = f" Did you mean {close[0]}?" if close else f" The settings are: {', '.join(known)}."
             raise DsmlTypeError(f"{what} got an unknown setting {unknown[0]}=.{hint}")
         return cls(**keywords)
