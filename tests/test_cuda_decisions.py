@@ -247,9 +247,9 @@ def test_an_epoch_reads_nothing_back_from_the_device_until_it_ends(monkeypatch, 
     at_each_batch = []
 
     class Spy(Step):
-        def __call__(self, xb, yb):
+        def __call__(self, xb, yb, kept=None):
             at_each_batch.append(reads["count"])
-            return super().__call__(xb, yb)
+            return super().__call__(xb, yb, kept)
 
     monkeypatch.setattr(loop, "Step", Spy)
     history = DSTorch.train(model, optim.SGD(model.parameters(), lr=0.01), X, y, num_epochs=1, verbose=False)

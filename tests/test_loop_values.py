@@ -66,6 +66,18 @@ def test_a_frozen_epoch_reports_the_models_loss_and_accuracy_over_all_rows(blobs
     assert (history.monitor, history.loss_name, history.stop_reason) == ("loss", "cross_entropy", "epochs")
 
 
+def test_a_frozen_epoch_of_many_batches_counts_every_row_once(blobs):
+    """22 shuffled batches (more than the 8 whose outputs an epoch holds before one argmax, and not a multiple):
+    the accuracy is the model's over all 700 rows, each counted once against its own target."""
+    X, y = blobs
+    model = small_net()
+    history = frozen(model, X, y, num_epochs=2, batch_size=32, seed=4)
+    with torch.no_grad():
+        right = (model(X).argmax(dim=1) == y).double()
+    assert 0.2 < right.mean().item() < 0.8
+    assert [record["accuracy"] for record in history] == pytest.approx([right.mean().item()] * 2)
+
+
 def test_a_one_output_classifier_counts_logit_above_zero_as_class_1():
     X = torch.tensor([[1.0], [-1.0], [0.0], [2.0], [0.0], [-3.0], [0.5]])
     y = torch.tensor([1, 0, 1, 0, 0, 1, 1])  # rows 2 (logit exactly 0), 3 and 5 are wrong: 4 of 7 right

@@ -303,3 +303,36 @@ def test_an_epoch_tally_over_batches_equals_the_count_over_all_rows():
     squared.add(torch.tensor([[2.0]]), torch.tensor([4.0]))
     assert squared.total() == pytest.approx(1.0 + 4.0 + 4.0)
     assert Loss("multiclass").epoch_tally().total() == 0.0  # no batches
+
+
+@pytest.mark.parametrize("hold", [1, 3, 8])
+def test_an_epoch_tally_holding_batches_counts_as_one_argmax_a_batch(hold):
+    """Held outputs (no copy) meet their argmax every ``hold`` batches and at the end: the same count."""
+    g = torch.Generator().manual_seed(5)
+    out, y = torch.randn(7 * 10 + 3, 4, generator=g), torch.randint(0, 4, (73,), generator=g)
+    held, plain = Loss("multiclass").epoch_tally(hold=hold), Loss("multiclass").epoch_tally()
+    for i in range(0, 73, 10):  # 8 batches, the last of 3 rows
+        held.add(out[i : i + 10], y[i : i + 10])
+        plain.add(out[i : i + 10], y[i : i + 10])
+        assert len(held.held) == (i // 10 + 1) % hold  # the argmax comes once hold batches are in
+    expected = float((out.argmax(dim=1) == y).sum())
+    assert 15 < expected < 60  # some right, some wrong
+    assert held.total() == plain.total() == expected
+    assert held.held == [] and len(held.parts) == 73
+
+
+def test_an_epoch_tally_takes_a_classifiers_targets_all_at_once():
+    g = torch.Generator().manual_seed(6)
+    out, y = torch.randn(50, 3, generator=g), torch.randint(0, 3, (50,), generator=g)
+    tally = Loss("multiclass").epoch_tally(hold=4)
+    for i in range(0, 50, 16):
+        tally.add(out[i : i + 16], None)  # no targets per batch
+    assert len(tally.targets) == 0
+    assert tally.total(y) == float((out.argmax(dim=1) == y).sum())
+    binary = Loss("binary").epoch_tally(hold=4)  # only a multiclass loss holds outputs
+    binary.add(torch.tensor([[0.3], [-1.0], [2.0]]), None)
+    assert binary.hold == 0 and binary.held == []
+    assert binary.total(torch.tensor([[1.0], [1.0], [0.0]])) == 1.0
+    squared = Loss("regression").epoch_tally(hold=4)
+    squared.add(torch.tensor([[1.0], [3.0]]), torch.tensor([0.0, 1.0]))
+    assert squared.hold == 0 and squared.total() == pytest.approx(5.0)

@@ -492,6 +492,24 @@ def test_cpu_batches_for_a_gpu_are_gathered_into_pinned_memory():
     assert not TensorBatches(X.to("meta"), y.to("meta"), 4, device=torch.device("meta"))._pin
 
 
+@pytest.mark.parametrize(
+    "kwargs",
+    [{}, {"shuffle": True}, {"shuffle": True, "drop_single_row": True}, {"sampler": [9, 2, 4, 0, 7]}],
+    ids=["in order", "shuffled", "a single-row batch dropped", "a sampler's rows"],
+)
+def test_a_pass_gives_its_targets_in_the_order_of_its_batches(kwargs):
+    from dsml.engine.batches import TensorBatches
+
+    X, y = torch.arange(11.0).reshape(11, 1), torch.arange(11) * 10
+    batches = TensorBatches(X, y, 5, generator=torch.Generator().manual_seed(3), **kwargs)
+    assert batches.pass_targets() is None  # before the first pass
+    for _ in range(2):  # each pass its own order
+        yielded = torch.cat([yb for _, yb in batches])
+        assert torch.equal(batches.pass_targets(), yielded)
+    assert len(yielded) == (10 if "drop_single_row" in kwargs else 5 if "sampler" in kwargs else 11)
+    assert TensorBatches(X, None, 5).pass_targets() is None
+
+
 @pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_move_if_fits_moves_small_tensors_to_the_gpu():

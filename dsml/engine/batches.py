@@ -65,6 +65,7 @@ class TensorBatches:
         self.sampler = sampler  # e.g. a DistributedSampler: which rows this process sees
         self.drop_single_row = drop_single_row  # a last batch of one row, which BatchNorm cannot train on
         self._pin = self.device.type == "cuda" and self.X.device.type == "cpu"
+        self._pass: tuple[torch.Tensor | None, int] | None = None  # the rows and row count of the latest pass
 
     def _rows(self) -> torch.Tensor | None:
         if self.sampler is not None:
@@ -82,12 +83,23 @@ class TensorBatches:
     def __len__(self) -> int:
         return -(-self._count() // self.batch_size)
 
+    def pass_targets(self) -> torch.Tensor | None:
+        """The targets of the latest pass's batches, in their order: all its ``yb`` one after the other,
+        gathered at once (for the epoch's accuracy, instead of a copy of each batch's); ``None`` without ``y``
+        or before the first pass."""
+        if self.y is None or self._pass is None:
+            return None
+        y_rows, n = self._pass
+        return self.y[:n] if y_rows is None else self.y.index_select(0, y_rows[:n])
+
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
         rows = self._rows()
         n = self._count()
+        y_rows = None
         if rows is not None:
             rows = rows.to(self.X.device)
             y_rows = rows if self.y is None or self.y.device == rows.device else rows.to(self.y.device)
+        self._pass = (y_rows, n)
         for start in range(0, n, self.batch_size):
             if rows is None:
                 xb = self.X[start : start + self.batch_size]

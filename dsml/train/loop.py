@@ -23,8 +23,6 @@ from dsml._types import DeviceLike, Inputs, LossLike, PathLike, Scheduler, Targe
 from dsml.engine.batches import batches, is_dataset
 from dsml.engine.device import move_if_fits, pick_device
 from dsml.engine.evaluation import evaluate
-from dsml.engine.losses import EpochTally
-from dsml.engine.rows import RowBuffer
 from dsml.train import checkpoints, distributed
 from dsml.train.callbacks import Callback, Callbacks, TrainState
 from dsml.train.history import History
@@ -40,7 +38,7 @@ from dsml.train.setup import (
     warn_if_unscaled,
 )
 from dsml.train.standard import BestWeights, Checkpoint, DivergenceWarning, EarlyStopping
-from dsml.train.step import InterruptFlag, Step, Stop, non_finite_message, progress_bar
+from dsml.train.step import EpochRows, InterruptFlag, Step, Stop, non_finite_message, progress_bar
 
 # Schedulers that adjust the learning rate every batch rather than every epoch.
 PER_BATCH_SCHEDULERS = (torch.optim.lr_scheduler.OneCycleLR, torch.optim.lr_scheduler.CyclicLR)
@@ -310,18 +308,14 @@ class Loop:
         scheduler = self.scheduler if isinstance(self.scheduler, PER_BATCH_SCHEDULERS) else None
         batch_end = callbacks.wants("on_batch_end")
         together = distributed.active()  # under torchrun every rank must run the same batches
-        # the batches' losses in one buffer, not a tensor per batch kept in a list (dsml.engine.rows says why)
-        losses, sizes, tally = RowBuffer(len(data)), [], step.loss.epoch_tally()
+        kept = EpochRows(len(data), step.loss, getattr(data, "pass_targets", None))
         i = 0
         progress = self.options.progress if self.options.progress is not None else _in_terminal()
         bar = progress_bar(len(data), epoch, self.options.num_epochs, progress and self.dist.is_main)
         try:
             for i, (xb, yb) in enumerate(data, start=1):
                 state.batch = i
-                loss, out = step(xb, yb)
-                losses.add(loss)
-                tally.add(out, yb)
-                sizes.append(len(yb))
+                loss, _ = step(xb, yb, kept)
                 if scheduler is not None:  # OneCycleLR and CyclicLR move the learning rate every batch
                     scheduler.step()
                 if batch_end:
@@ -335,12 +329,13 @@ class Loop:
         finally:
             if bar is not None:
                 bar.close()
-        if state.first_loss is None and len(losses):
-            state.first_loss = float(losses.tensor()[0])
-        return self._epoch_record(losses, tally, sizes, epoch)
+        if state.first_loss is None and len(kept.losses):
+            state.first_loss = float(kept.losses.tensor()[0])
+        return self._epoch_record(kept, epoch)
 
-    def _epoch_record(self, losses: RowBuffer, tally: EpochTally, sizes: list, epoch: int) -> dict:
+    def _epoch_record(self, kept: EpochRows, epoch: int) -> dict:
         """Add up an epoch's batches (on every rank), checking the losses are finite."""
+        losses, sizes = kept.losses, kept.sizes
         device = losses.tensor().device if len(losses) else torch.device("cpu")
         batch_losses = losses.tensor().double().cpu() if len(losses) else torch.zeros(0, dtype=torch.float64)
         bad = (~torch.isfinite(batch_losses)).nonzero().reshape(-1)
@@ -349,7 +344,7 @@ class Loop:
             raise Stop("non_finite_loss", non_finite_message(value, epoch, batch, self.optimizer))
         rows = torch.tensor(sizes, dtype=torch.float64)
         loss_sum = float((batch_losses * rows).sum())
-        loss_sum, metric_sum, seen = distributed.sum_over_ranks(loss_sum, tally.total(), int(rows.sum()), device)
+        loss_sum, metric_sum, seen = distributed.sum_over_ranks(loss_sum, kept.metric_sum(), int(rows.sum()), device)
         return self.loss.metrics(loss_sum, metric_sum, seen)
 
     def _finish(self) -> None:
