@@ -9,8 +9,8 @@ import pytest
 import torch
 from torch import nn
 
+from dsml.train.callbacks import BestWeights, copy_weights, should_stop_early
 from dsml.train.history import History
-from dsml.train.standard import BestWeights, copy_weights, should_stop_early
 
 
 def history(values, monitor="val_loss", stop_reason="epochs", first_epoch=1):

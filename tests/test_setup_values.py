@@ -12,7 +12,7 @@ from torch import nn, optim
 from torch.utils.data import Dataset, TensorDataset
 
 from dsml.engine.losses import resolve_loss
-from dsml.train import setup, standard
+from dsml.train import callbacks, setup
 
 CPU = torch.device("cpu")
 
@@ -357,4 +357,4 @@ def test_a_last_batch_of_one_row_is_dropped_only_before_batch_normalisation(mode
     ],
 )
 def test_divergence_is_a_rise_above_ten_times_the_first_loss(losses, first_batch, reference):
-    assert standard.divergence_reference(losses, first_batch) == reference
+    assert callbacks.divergence_reference(losses, first_batch) == reference

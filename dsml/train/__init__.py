@@ -6,7 +6,15 @@ Example:
     >>> history = train(model, optimizer, X_train, y_train, num_epochs=20, valid_fraction=0.2, patience=3)
 """
 
-from dsml.train.callbacks import Callback, Callbacks, TrainState
+from dsml.train.callbacks import (
+    BestWeights,
+    Callback,
+    Callbacks,
+    Checkpoint,
+    DivergenceWarning,
+    EarlyStopping,
+    TrainState,
+)
 from dsml.train.checkpoints import load, load_classes, load_model, save
 from dsml.train.finetune import fine_tune, freeze, unfreeze
 from dsml.train.history import History
@@ -15,7 +23,6 @@ from dsml.train.lr_finder import find_lr, suggest_lr
 from dsml.train.options import TrainOptions
 from dsml.train.seeding import seed_everything
 from dsml.train.setup import TrainingData, training_data
-from dsml.train.standard import BestWeights, Checkpoint, DivergenceWarning, EarlyStopping
 
 __all__ = [
     "BestWeights",

@@ -3,7 +3,7 @@
 ``train`` checks its settings once (``TrainOptions``) and its data (``setup.training_data``), then ``fit``
 runs the ``Loop``: prepare (``_prepare``: device, loss, batches, the standard callbacks), then for each
 epoch the batch loop (``_train_batches``: one ``step.Step`` per batch), validation, the record and its
-line, and the callbacks after it (best weights, checkpoint, early stopping: ``dsml.train.standard``);
+line, and the callbacks after it (best weights, checkpoint, early stopping: ``dsml.train.callbacks``);
 at the end (``_finish``) the model gets the weights it should keep. With the book's arguments it prints
 exactly the book's lines; validation, early stopping, seeds, schedulers, clipping, progress bars,
 checkpoints, mixed precision, callbacks and torch.distributed are keyword arguments on top.
@@ -24,7 +24,15 @@ from dsml.engine.batches import batches, is_dataset
 from dsml.engine.device import move_if_fits, pick_device
 from dsml.engine.evaluation import evaluate
 from dsml.train import checkpoints, distributed
-from dsml.train.callbacks import Callback, Callbacks, TrainState
+from dsml.train.callbacks import (
+    BestWeights,
+    Callback,
+    Callbacks,
+    Checkpoint,
+    DivergenceWarning,
+    EarlyStopping,
+    TrainState,
+)
 from dsml.train.history import History
 from dsml.train.live import LivePlot
 from dsml.train.monitor import LayerMonitor
@@ -37,7 +45,6 @@ from dsml.train.setup import (
     training_data,
     warn_if_unscaled,
 )
-from dsml.train.standard import BestWeights, Checkpoint, DivergenceWarning, EarlyStopping
 from dsml.train.step import EpochRows, InterruptFlag, Step, Stop, non_finite_message, progress_bar
 
 # Schedulers that adjust the learning rate every batch rather than every epoch.
