@@ -18,9 +18,8 @@ from torch import nn
 from dsml._checks import require_enough_outputs, require_labels
 from dsml._types import ClassNames, Inputs, Targets
 from dsml.engine.batches import is_dataset
-from dsml.engine.evaluation import EVAL_BATCH_SIZE, iter_outputs
+from dsml.engine.evaluation import EVAL_BATCH_SIZE, RowBuffer, iter_outputs
 from dsml.engine.losses import predicted_codes, probabilities, resolve_loss
-from dsml.engine.rows import RowBuffer
 from dsml.errors import DsmlTypeError, DsmlValueError
 
 
@@ -47,7 +46,7 @@ def collect_outputs(
             "X is a Dataset, which carries its own labels, so leave y out (or pass None). Give the class names by "
             "name, e.g. DSTorch.score_image(model, test_ds, cn=cn)."
         )
-    # one CPU buffer each, not a tensor per batch (dsml.engine.rows says why)
+    # one CPU buffer each, not a tensor per batch (dsml.engine.evaluation says why)
     rows = _length(X)  # pragma: no mutate (equivalent: the rows expected only spare the buffers' regrowth)
     # device="cpu" is equivalent on a CPU-only machine (the outputs are there already); test_cuda.py kills it
     outputs = RowBuffer(

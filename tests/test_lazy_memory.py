@@ -14,9 +14,8 @@ from torchvision.transforms import v2
 
 from dsml import DSTorch
 from dsml.engine import evaluation
-from dsml.engine.evaluation import EVAL_BATCH_SIZE, dataset_batch_rows, iter_outputs
+from dsml.engine.evaluation import EVAL_BATCH_SIZE, EpochTally, RowBuffer, dataset_batch_rows, iter_outputs
 from dsml.engine.losses import resolve_loss
-from dsml.engine.rows import RowBuffer
 from dsml.models.cnn import SimpleCNN
 from dsml.scoring import collect_outputs
 
@@ -215,7 +214,7 @@ def test_an_epoch_tally_adds_up_its_batches(kind):
     out = torch.randn(90, 3, generator=g)
     y = torch.randint(0, 3, (90,), generator=g) if kind == "multiclass" else torch.randn(90, 3, generator=g)
     loss = resolve_loss(None, y, 3)
-    tally = loss.epoch_tally()
+    tally = EpochTally(loss)
     for i in range(0, 90, 16):
         tally.add(out[i : i + 16], y[i : i + 16])
     if kind == "multiclass":

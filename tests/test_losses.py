@@ -12,6 +12,7 @@ from torch import nn, optim
 from torch.nn import functional as F
 
 from dsml import DSTorch
+from dsml.engine.evaluation import EpochTally
 from dsml.engine.losses import Loss, predicted_codes, probabilities, refuse_float_class_codes, resolve_loss
 
 
@@ -290,19 +291,19 @@ def test_an_unchecked_tally_counts_the_same_and_a_checked_one_refuses_bad_batche
 def test_an_epoch_tally_over_batches_equals_the_count_over_all_rows():
     out = torch.tensor([[2.0, 0.0], [0.0, 1.0], [3.0, 1.0], [0.0, 5.0], [1.0, 0.5]])
     y = torch.tensor([0, 0, 0, 1, 1])  # rows 0, 2, 3 right
-    tally = Loss("multiclass").epoch_tally()
+    tally = EpochTally(Loss("multiclass"))
     tally.add(out[:2], y[:2])
     tally.add(out[2:], y[2:])
     assert tally.total() == 3.0
-    binary = Loss("binary").epoch_tally()  # one logit per row, (N, 1), float 0/1 targets
+    binary = EpochTally(Loss("binary"))  # one logit per row, (N, 1), float 0/1 targets
     binary.add(torch.tensor([[0.3], [-1.0]]), torch.tensor([1.0, 1.0]))
     binary.add(torch.tensor([[-0.2]]), torch.tensor([0.0]))
     assert binary.total() == 2.0
-    squared = Loss("regression").epoch_tally()
+    squared = EpochTally(Loss("regression"))
     squared.add(torch.tensor([[1.0], [3.0]]), torch.tensor([0.0, 1.0]))
     squared.add(torch.tensor([[2.0]]), torch.tensor([4.0]))
     assert squared.total() == pytest.approx(1.0 + 4.0 + 4.0)
-    assert Loss("multiclass").epoch_tally().total() == 0.0  # no batches
+    assert EpochTally(Loss("multiclass")).total() == 0.0  # no batches
 
 
 @pytest.mark.parametrize("hold", [1, 3, 8])
@@ -310,7 +311,7 @@ def test_an_epoch_tally_holding_batches_counts_as_one_argmax_a_batch(hold):
     """Held outputs (no copy) meet their argmax every ``hold`` batches and at the end: the same count."""
     g = torch.Generator().manual_seed(5)
     out, y = torch.randn(7 * 10 + 3, 4, generator=g), torch.randint(0, 4, (73,), generator=g)
-    held, plain = Loss("multiclass").epoch_tally(hold=hold), Loss("multiclass").epoch_tally()
+    held, plain = EpochTally(Loss("multiclass"), hold=hold), EpochTally(Loss("multiclass"))
     for i in range(0, 73, 10):  # 8 batches, the last of 3 rows
         held.add(out[i : i + 10], y[i : i + 10])
         plain.add(out[i : i + 10], y[i : i + 10])
@@ -324,15 +325,15 @@ def test_an_epoch_tally_holding_batches_counts_as_one_argmax_a_batch(hold):
 def test_an_epoch_tally_takes_a_classifiers_targets_all_at_once():
     g = torch.Generator().manual_seed(6)
     out, y = torch.randn(50, 3, generator=g), torch.randint(0, 3, (50,), generator=g)
-    tally = Loss("multiclass").epoch_tally(hold=4)
+    tally = EpochTally(Loss("multiclass"), hold=4)
     for i in range(0, 50, 16):
         tally.add(out[i : i + 16], None)  # no targets per batch
     assert len(tally.targets) == 0
     assert tally.total(y) == float((out.argmax(dim=1) == y).sum())
-    binary = Loss("binary").epoch_tally(hold=4)  # only a multiclass loss holds outputs
+    binary = EpochTally(Loss("binary"), hold=4)  # only a multiclass loss holds outputs
     binary.add(torch.tensor([[0.3], [-1.0], [2.0]]), None)
     assert binary.hold == 0 and binary.held == []
     assert binary.total(torch.tensor([[1.0], [1.0], [0.0]])) == 1.0
-    squared = Loss("regression").epoch_tally(hold=4)
+    squared = EpochTally(Loss("regression"), hold=4)
     squared.add(torch.tensor([[1.0], [3.0]]), torch.tensor([0.0, 1.0]))
     assert squared.hold == 0 and squared.total() == pytest.approx(5.0)

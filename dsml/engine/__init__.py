@@ -1,7 +1,8 @@
 """Running a model, for training, scoring and looking inside alike: one forward pass with its mistakes
 explained (``forward``), mini-batches (``batches``), devices (``device``), losses and metrics
-(``losses``), and the batch loop without training (``evaluation``). The functions ``forward`` and
-``batches`` share their module's name, so they are imported from it: ``from dsml.engine.forward import forward``.
+(``losses``), and the batch loop without training, with what a pass adds up (``evaluation``). The
+functions ``forward`` and ``batches`` share their module's name, so they are imported from it:
+``from dsml.engine.forward import forward``.
 
 Example:
     >>> from dsml.engine import evaluate

@@ -24,7 +24,6 @@ from torch import nn
 from torch.nn import functional as F
 
 from dsml._types import LossLike
-from dsml.engine.rows import RowBuffer
 from dsml.errors import DsmlTypeError, DsmlValueError
 
 Kind = Literal["multiclass", "binary", "regression"]
@@ -159,10 +158,6 @@ class Loss:
             return (predicted_codes(out) == y.reshape(len(y))).sum()
         return (out - y).pow(2).reshape(len(y), -1).mean(dim=1).sum()
 
-    def epoch_tally(self, hold: int = 0) -> EpochTally:
-        """An accumulator of this loss's metric over the batches of an epoch (see ``EpochTally``)."""
-        return EpochTally(self, hold)
-
     def metrics(self, loss_sum: float, tally: float, rows: int, prefix: str = "") -> dict[str, float]:
         """``loss`` (the mean over rows) and ``accuracy`` or ``rmse`` from sums over an epoch."""
         record = {f"{prefix}loss": loss_sum / rows}
@@ -171,69 +166,6 @@ class Loss:
         else:
             record[f"{prefix}rmse"] = math.sqrt(tally / rows)
         return record
-
-
-class EpochTally:
-    """An epoch's metric, added up at its end: rows right (classes), or the sum of rows' squared errors.
-
-    For classes each batch only keeps its predicted codes (one argmax) and its targets, and they are
-    compared once, at the end of the epoch: the comparison and the count per batch measurably slowed
-    small networks (about 20 microseconds a batch on a CPU). That costs 16 bytes a row until the epoch
-    ends, in one buffer on the device rather than a tensor per batch (``dsml.engine.rows`` says why).
-    Batches are ones the loss has just taken, so they are not checked again. ``evaluate`` adds up its
-    batches the same way.
-
-    Args:
-        loss: the loss whose metric this adds up.
-        hold: for a multiclass loss, how many batches' outputs to hold (references, no copy) before one
-            argmax over all of them: right after an optimiser's update even a tiny op costs a small network
-            tens of microseconds on a CPU (its caches are cold), so one argmax per ``hold`` batches instead of
-            one per batch saved about 2% of a DenseNet's training time (``benchmarks/bench_train.py``). Only
-            for batches sliced from tensors: held outputs are small allocations between a batch's big
-            buffers, which ``dsml.engine.rows`` explains a long pass must not keep. 0: none held.
-    """
-
-    def __init__(self, loss: Loss, hold: int = 0):
-        self.loss = loss
-        self.parts = RowBuffer()  # predicted codes per row, or each batch's sum of squared errors
-        self.targets = RowBuffer()
-        self.hold = hold if loss.kind == "multiclass" else 0
-        self.held: list[torch.Tensor] = []
-
-    def add(self, out: torch.Tensor, y: torch.Tensor | None) -> None:
-        """One batch; ``y`` ``None`` for a classifier whose targets ``total`` will be given all at once."""
-        if self.hold:
-            self.held.append(out.detach())
-            if len(self.held) >= self.hold:
-                self._codes()
-        elif self.loss.kind == "multiclass":  # the argmax written straight into the buffer (a small network notices)
-            torch.argmax(out, dim=1, out=self.parts.next(out.shape[0], torch.long, out.device))  # not differentiable
-        elif self.loss.classifies:
-            self.parts.add(predicted_codes(out.detach()))
-        else:
-            self.parts.add(self.loss.tally(out, y, check=False))
-            return
-        if y is not None:
-            self.targets.add(y if y.ndim == 1 else y.reshape(len(y)))
-
-    def _codes(self) -> None:
-        """The held outputs' predicted codes, into the buffer in one argmax."""
-        if not self.held:
-            return
-        outputs = self.held[0] if len(self.held) == 1 else torch.cat(self.held)
-        self.held.clear()
-        torch.argmax(outputs, dim=1, out=self.parts.next(outputs.shape[0], torch.long, outputs.device))
-
-    def total(self, targets: torch.Tensor | None = None) -> float:
-        """The sum of the metric over the rows; ``targets``: a classifier's targets of every batch, in order,
-        when ``add`` was not given them."""
-        self._codes()
-        if not len(self.parts):
-            return 0.0
-        if self.loss.classifies:
-            expected = self.targets.tensor() if targets is None else targets.reshape(len(targets))
-            return float((self.parts.tensor() == expected).sum())
-        return float(self.parts.tensor().double().sum())
 
 
 def refuse_float_class_codes(y: torch.Tensor | None, num_outputs: int | None, name: str = "y") -> None:

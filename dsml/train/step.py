@@ -18,9 +18,9 @@ import torch
 from torch import nn
 
 from dsml._checks import warn
+from dsml.engine.evaluation import EpochTally, RowBuffer
 from dsml.engine.forward import forward
 from dsml.engine.losses import Loss
-from dsml.engine.rows import RowBuffer
 from dsml.train.callbacks import Callbacks, TrainState
 from dsml.train.history import StopReason
 
@@ -76,15 +76,15 @@ class EpochRows:
 
     Args:
         batches: how many batches the epoch has (the losses' buffer is allocated once).
-        loss: the run's loss, whose ``epoch_tally`` adds up the metric.
+        loss: the run's loss, whose metric an ``EpochTally`` adds up.
         targets: gives the epoch's targets in batch order at its end; ``None``: keep each batch's.
     """
 
     def __init__(self, batches: int, loss: Loss, targets: Callable[[], torch.Tensor | None] | None = None):
-        self.losses = RowBuffer(batches)  # one buffer, not a tensor per batch kept in a list (dsml.engine.rows)
+        self.losses = RowBuffer(batches)  # one buffer, not a tensor per batch kept in a list (see RowBuffer)
         self.sizes: list[int] = []
         self.targets = targets if loss.classifies else None
-        self.tally = loss.epoch_tally(hold=HOLD if self.targets is not None else 0)
+        self.tally = EpochTally(loss, hold=HOLD if self.targets is not None else 0)
 
     def add(self, loss: torch.Tensor, out: torch.Tensor, yb: torch.Tensor) -> None:
         """One batch's loss (0-d, detached), outputs (detached) and targets."""
