@@ -148,6 +148,33 @@ class EpochsOnly(Callback):
         pass
 
 
+class AfterBackward(Callback):
+    """Records the first layer's gradient and weights when on_after_backward runs."""
+
+    def __init__(self):
+        self.seen = []
+
+    def on_after_backward(self, state):
+        layer = state.model[0]
+        self.seen.append((layer.weight.grad.clone(), layer.weight.detach().clone()))
+
+
+def test_on_after_backward_runs_each_batch_between_the_gradients_and_the_update(blobs):
+    """With plain SGD each call's weights are the last call's minus lr times its gradient: the hook runs after
+    backward (the gradients are there) and before the step (the weights are not yet updated)."""
+    X, y = blobs
+    model, hook = small_net(), AfterBackward()
+    start = model[0].weight.detach().clone()
+    DSTorch.train(model, optim.SGD(model.parameters(), lr=0.1), X, y, num_epochs=2, batch_size=32, callbacks=[hook],
+                  verbose=False)  # fmt: skip
+    assert len(hook.seen) == 2 * 3  # 90 rows in batches of 32: 3 an epoch
+    assert torch.equal(hook.seen[0][1], start)
+    for (grad, weights), (_, after) in zip(hook.seen, hook.seen[1:]):
+        assert grad.abs().sum() > 0
+        assert torch.allclose(after, weights - 0.1 * grad, atol=1e-6)
+    assert torch.allclose(model[0].weight, hook.seen[-1][1] - 0.1 * hook.seen[-1][0], atol=1e-6)
+
+
 def test_the_moments_of_every_batch_call_only_the_callbacks_that_act_then(blobs):
     counter, quiet = Counter(), EpochsOnly()
     callbacks = Callbacks([quiet, counter])

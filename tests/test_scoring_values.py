@@ -187,3 +187,14 @@ def test_scoring_messages_in_full():
             "that came with these labels from load_image/load_text.",
         ):
             predict(identity, LOGITS, torch.tensor([0, 1, 0, 1, 0, 1]), ["cat", "dog"])
+
+
+@pytest.mark.parametrize("fn", ["score_image", "score_sequences"])
+def test_the_score_functions_with_class_names_check_the_models_outputs_against_them(fn):
+    """score_image and score_sequences pass cn on: four names for a model of three outputs is named."""
+    with raises_exactly(
+        ValueError,
+        "the model gives 3 output(s) per row but the data has 4 classes. Make its last layer nn.Linear(..., 4).",
+    ):
+        getattr(scoring, fn)(nn.Identity(), LOGITS, Y, [*CN, "owl"])
+    assert getattr(scoring, fn)(nn.Identity(), LOGITS, Y, CN) == pytest.approx(4 / 6)

@@ -130,9 +130,6 @@ class Callbacks(Callback):
             hook: [c for c in callbacks if getattr(type(c), hook) is not getattr(Callback, hook)] for hook in PER_BATCH
         }
 
-    def __bool__(self) -> bool:
-        return bool(self.callbacks)
-
     def __iter__(self) -> Iterator[Callback]:
         return iter(self.callbacks)
 
