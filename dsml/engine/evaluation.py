@@ -123,14 +123,15 @@ class EpochTally:
             tens of microseconds on a CPU (its caches are cold), so one argmax per ``hold`` batches instead of
             one per batch saved about 2% of a DenseNet's training time (``benchmarks/bench_train.py``). Only
             for batches sliced from tensors: held outputs are small allocations between a batch's big
-            buffers, which the module docstring explains a long pass must not keep. 0: none held.
+            buffers, which the module docstring explains a long pass must not keep. 0 (or 1): an argmax
+            every batch.
     """
 
     def __init__(self, loss: Loss, hold: int = 0):
         self.loss = loss
         self.parts = RowBuffer()  # predicted codes per row, or each batch's sum of squared errors
         self.targets = RowBuffer()
-        self.hold = hold if loss.kind == "multiclass" else 0
+        self.hold = max(hold, 1) if loss.kind == "multiclass" else 0  # a multiclass loss: an argmax per hold
         self.held: list[torch.Tensor] = []
 
     def add(self, out: torch.Tensor, y: torch.Tensor | None) -> None:
@@ -139,8 +140,6 @@ class EpochTally:
             self.held.append(out.detach())
             if len(self.held) >= self.hold:
                 self._codes()
-        elif self.loss.kind == "multiclass":  # the argmax written straight into the buffer (a small network notices)
-            torch.argmax(out, dim=1, out=self.parts.next(out.shape[0], torch.long, out.device))  # not differentiable
         elif self.loss.classifies:
             self.parts.add(predicted_codes(out.detach()))
         else:
@@ -150,7 +149,7 @@ class EpochTally:
             self.targets.add(y if y.ndim == 1 else y.reshape(len(y)))
 
     def _codes(self) -> None:
-        """The held outputs' predicted codes, into the buffer in one argmax."""
+        """The held outputs' predicted codes, written by one argmax straight into the buffer (no copy)."""
         if not self.held:
             return
         outputs = self.held[0] if len(self.held) == 1 else torch.cat(self.held)

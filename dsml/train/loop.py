@@ -322,7 +322,8 @@ class Loop:
         try:
             for i, (xb, yb) in enumerate(data, start=1):
                 state.batch = i
-                loss, _ = step(xb, yb, kept)
+                loss, out = step(xb, yb)
+                kept.add(loss, out, yb)
                 if scheduler is not None:  # OneCycleLR and CyclicLR move the learning rate every batch
                     scheduler.step()
                 if batch_end:

@@ -69,7 +69,7 @@ HOLD = 8  # batches of outputs a tensor run's tally holds before one argmax (Epo
 class EpochRows:
     """What an epoch keeps of each batch until its end: the loss, the number of rows, what the metric needs.
 
-    ``Step`` adds each batch between the loss and the backward pass. For batches sliced from tensors a
+    The batch loop adds each batch after its ``Step``. For batches sliced from tensors a
     classifier's targets come all at once at the end (``targets``, ``TensorBatches.pass_targets``: one
     gather an epoch instead of a copy a batch, about 1.5% of a small network's step on a CPU), and its
     predicted codes are found 8 batches at a time (``EpochTally``'s ``hold``, about 2% more).
@@ -138,18 +138,13 @@ class Step:
         # microseconds a batch in its three calls)
         self.scaler = torch.amp.GradScaler("cuda") if amp and device.type == "cuda" else None
 
-    def __call__(
-        self, xb: torch.Tensor, yb: torch.Tensor, kept: EpochRows | None = None
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Update the model on one batch, adding it to ``kept``; return its loss and outputs (still on the device)."""
+    def __call__(self, xb: torch.Tensor, yb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Update the model on one batch; return the batch's loss and outputs (both detached, on the device)."""
         self.optimizer.zero_grad(set_to_none=True)
         with self.autocast:
             out = forward(self.model, xb)
             loss = self.loss(out, yb, check=not self._checked)
         self._checked = True  # pragma: no mutate (equivalent: checking every batch changes only the speed)
-        loss_value, outputs = loss.detach(), out.detach()
-        if kept is not None:
-            kept.add(loss_value, outputs, yb)  # before backward: see EpochRows
         scaler = self.scaler
         (loss if scaler is None else scaler.scale(loss)).backward()
         if self._after_backward:
@@ -163,7 +158,7 @@ class Step:
         else:
             scaler.step(self.optimizer)
             scaler.update()
-        return loss_value, outputs
+        return loss.detach(), out.detach()
 
 
 def _bar_class():
