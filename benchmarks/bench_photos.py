@@ -15,7 +15,7 @@ Contenders (each iterated to the end; both give float32 values in [0, 1]):
 - dsml: ``DSImage.table_from_folder(root)`` and
   ``DSTorch.load_image(photos, scale=True, size=(128, 128))``: JPEGs decoded
   at 1/2, 1/4 or 1/8 of their size when the target allows (Pillow's draft
-  mode), by two processes into one array;
+  mode), by two threads (Pillow lets go of the GIL) into one array;
 - the same with draft mode turned off (every JPEG decoded at full size, as
   before issue 20), to show what it buys.
 

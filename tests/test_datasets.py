@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import sys
 import warnings
 
 import numpy as np
@@ -241,12 +242,25 @@ def many_table(tmp_path_factory) -> pl.DataFrame:
     )
 
 
-@pytest.fixture
-def many_images(many_table, monkeypatch):
-    """``many_table``, read by two processes (two threads off Linux) even on a one-CPU machine."""
+@pytest.fixture(params=["processes", "threads"])
+def many_images(many_table, monkeypatch, request):
+    """``many_table``, read by two processes (two threads off Linux), or two threads, even on a one-CPU machine."""
     monkeypatch.setattr(parallel, "_cpus", lambda: 2)
     assert parallel._jobs(len(many_table), 40 * 30) == 2
+    if request.param == "threads":
+        monkeypatch.setattr(parallel, "THREADS_FROM", 0)  # as for photos: 40x30 images go to threads too
+    assert parallel._forks(2, 40 * 30) == (request.param == "processes" and sys.platform == "linux")
     return many_table
+
+
+def test_photos_are_decoded_by_threads_and_small_images_by_processes(monkeypatch):
+    assert parallel.THREADS_FROM == 128 * 128
+    monkeypatch.setattr(sys, "platform", "linux")
+    assert parallel._forks(2, 28 * 28) and parallel._forks(2, 127 * 129)
+    assert not parallel._forks(2, 128 * 128) and not parallel._forks(2, 640 * 480)
+    assert not parallel._forks(1, 28 * 28)  # one worker: this process alone
+    monkeypatch.setattr(sys, "platform", "darwin")
+    assert not parallel._forks(2, 28 * 28)  # no fork off Linux
 
 
 def test_parallel_load_equals_the_sequential_one(many_images, monkeypatch):
@@ -281,3 +295,21 @@ def test_parallel_load_handles_a_colour_image_late_in_the_table(many_images, tmp
     assert X.shape == (1700, 3, 40, 30)
     assert X[1650, :, 0, 0].tolist() == [1.0, 2.0, 3.0]
     assert torch.equal(X[7, 0], X[7, 2])
+
+
+def test_threads_stop_taking_rows_after_an_error(many_table, monkeypatch):
+    monkeypatch.setattr(parallel, "_cpus", lambda: 2)
+    monkeypatch.setattr(parallel, "THREADS_FROM", 0)
+    calls = []
+    fill = parallel._fill
+    monkeypatch.setattr(
+        parallel, "_fill", lambda out, paths, lo, hi, *rest: calls.append(lo) or fill(out, paths, lo, hi, *rest)
+    )
+    bad = many_table.with_columns(
+        pl.when(pl.int_range(pl.len()) == 20).then(pl.lit("gone.png")).otherwise("filepath").alias("filepath")
+    )
+    with pytest.raises(FileNotFoundError, match=r"row 20: image file 'gone.png' does not exist"):
+        DSTorch.load_image(bad)
+    assert 0 < len(calls) < 20  # of 107 blocks of 16 rows: those not started when row 20 failed were cancelled
+    DSTorch.load_image(many_table)
+    assert sorted(calls[-107:]) == list(range(0, 1700, 16))  # without an error: every block once

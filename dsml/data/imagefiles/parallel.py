@@ -1,12 +1,16 @@
 """Many image files -> one ``(N, H, W, C)`` uint8 array, decoded in parallel.
 
-``read_images`` reads each file once into one preallocated array. On Linux,
-large tables are split among forked processes writing into shared memory,
-because decoding a small image is mostly Python work that threads cannot
-share out under the GIL (measured in benchmarks/bench_load.py); elsewhere
-threads, since Pillow releases the GIL while it decodes large images. Every
-file goes through the checks of ``dsml.data.imagefiles.decoding`` (format, pixel limit,
-one picture) in whichever process decodes it.
+``read_images`` reads each file once into one preallocated array. Large
+tables of small images (below ``THREADS_FROM`` pixels) are split on Linux
+among forked processes writing into shared memory, because decoding a small
+image is mostly Python work that threads cannot share out under the GIL
+(measured in benchmarks/bench_load.py). Larger images (photos), and every
+table off Linux, are decoded by threads taking a few rows at a time: Pillow
+lets go of the GIL while it decodes and resizes, which is most of the work
+there, and threads need no fork and no shared memory (measured in
+benchmarks/bench_photos.py). Every file goes through the checks of
+``dsml.data.imagefiles.decoding`` (format, pixel limit, one picture) in
+whichever process or thread decodes it.
 """
 
 from __future__ import annotations
@@ -25,8 +29,19 @@ from PIL import Image
 
 from dsml.data.imagefiles.decoding import check_headers, decode_bytes, header
 from dsml.data.imagefiles.png import grey_png_into, png_header
-from dsml.data.imagefiles.reading import check_pixels, read_bytes
+from dsml.data.imagefiles.reading import check_pixels, describe, open_bytes, opened_pixels, read_bytes
 from dsml.errors import DsmlValueError
+
+THREADS_FROM = 16_384  # pixels (W x H, 128 x 128) of the first file from which threads decode, not processes
+
+
+def _wanted(odd: list, row: int, size: tuple[int, int], m: str, out_mode: str, resize: bool, hw: tuple) -> bool:
+    """Whether ``row`` (``size`` (W, H), mode ``m``) is decoded into ``out``; a row that differs goes on ``odd``."""
+    same_size = resize or size[::-1] == hw
+    if m == out_mode and same_size:
+        return True
+    odd.append((row, size, m))
+    return m == "L" and out_mode == "RGB" and same_size  # greyscale in a colour table: converted
 
 
 def _fill(out: np.ndarray, paths: list[str], lo: int, hi: int, mode: str, resize: bool, crop: bool = False) -> list:
@@ -37,24 +52,27 @@ def _fill(out: np.ndarray, paths: list[str], lo: int, hi: int, mode: str, resize
     caller, except greyscale rows of a colour ``out``, which are converted.
     """
     h, w = out.shape[1:3]
-    odd = []
+    odd: list = []
     limit = Image.MAX_IMAGE_PIXELS or math.inf  # read once: this loop is the hot path of load_image
     for i in range(lo, hi):
         data = read_bytes(paths[i], i)
         png = png_header(data)
-        if png is not None and png.plain:
-            (wi, hi_), m = png.size, png.mode
-            if not 0 < wi * hi_ <= limit:
+        if png is None:  # a JPEG, WebP, ...: opened once, for its header and then its pixels
+            with open_bytes(data, paths[i], i) as img:
+                size, m = describe(img, paths[i], i)
+                if _wanted(odd, i, size, m, mode, resize, (h, w)):
+                    out[i] = opened_pixels(img, paths[i], i, mode, (h, w), crop)
+            continue
+        if png.plain:
+            size, m = png.size, png.mode
+            if not 0 < size[0] * size[1] <= limit:
                 check_pixels(png.size, paths[i], i)
         else:
-            (wi, hi_), m = header(data, paths[i], i)
-        if m != mode or (not resize and (hi_, wi) != (h, w)):
-            odd.append((i, (wi, hi_), m))
-            if not (m == "L" and mode == "RGB" and (resize or (hi_, wi) == (h, w))):
-                continue
-        elif png is not None and png.plain and mode == "L" and (hi_, wi) == (h, w):
-            if grey_png_into(out[i], data, w, h):
-                continue  # a plain greyscale PNG of out's size, decoded in place
+            size, m = header(data, paths[i], i)
+        if not _wanted(odd, i, size, m, mode, resize, (h, w)):
+            continue
+        if png.plain and mode == m == "L" and size == (w, h) and grey_png_into(out[i], data, w, h):
+            continue  # a plain greyscale PNG of out's size, decoded in place
         out[i] = decode_bytes(data, paths[i], i, mode, (h, w), crop)
     return odd
 
@@ -125,24 +143,49 @@ def _fill_in_processes(out, paths, chunks, mode, resize, crop=False) -> list:
             receive.close()
 
 
-def _fill_all(out: np.ndarray, paths: list[str], mode: str, resize: bool, jobs: int, crop: bool = False) -> list:
-    """``_fill`` every row, split among processes (Linux) or threads when there is enough work."""
+def _fill_in_threads(out: np.ndarray, paths: list[str], mode: str, resize: bool, jobs: int, crop: bool) -> list:
+    """``_fill`` every row by ``jobs`` threads taking blocks of a few rows each, so none waits long at the end.
+
+    Errors are raised in row order: the earliest block's first, after the
+    blocks not yet started are cancelled.
+    """
+    n = len(paths)
+    block = max(1, min(16, -(-n // (jobs * 16))))
+    with ThreadPoolExecutor(jobs) as pool:
+        futures = [
+            pool.submit(_fill, out, paths, lo, min(lo + block, n), mode, resize, crop) for lo in range(0, n, block)
+        ]
+        odd = []
+        try:
+            for future in futures:
+                odd += future.result()
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            raise
+    return odd
+
+
+def _forks(jobs: int, pixels: int) -> bool:
+    """Whether ``jobs`` workers decoding images of ``pixels`` (W x H, as stored) should be forked processes."""
+    return jobs > 1 and sys.platform == "linux" and pixels < THREADS_FROM
+
+
+def _fill_all(out: np.ndarray, paths: list[str], mode: str, resize: bool, jobs: int, crop: bool, forks: bool) -> list:
+    """``_fill`` every row, split among processes (``forks``) or threads when there is enough work."""
     n = len(paths)
     if jobs == 1:
         return _fill(out, paths, 0, n, mode, resize, crop)
+    if not forks:
+        return _fill_in_threads(out, paths, mode, resize, jobs, crop)
     bounds = np.linspace(0, n, jobs + 1).astype(int)
-    chunks = list(zip(bounds[:-1], bounds[1:]))
-    if sys.platform == "linux":
-        return _fill_in_processes(out, paths, chunks, mode, resize, crop)
-    with ThreadPoolExecutor(jobs) as pool:
-        parts = pool.map(lambda c: _fill(out, paths, c[0], c[1], mode, resize, crop), chunks)
-        return [o for odd in parts for o in odd]
+    return _fill_in_processes(out, paths, list(zip(bounds[:-1], bounds[1:])), mode, resize, crop)
 
 
-def _new_pixels(n: int, h: int, w: int, mode: str) -> np.ndarray:
+def _new_pixels(n: int, h: int, w: int, mode: str, shared: bool) -> np.ndarray:
     """An uninitialised ``(n, h, w, C)`` uint8 array; in shared memory when forked processes will fill it."""
     shape = (n, h, w, 3 if mode == "RGB" else 1)
-    if sys.platform == "linux" and _jobs(n, math.prod(shape[1:])) > 1:
+    if shared:
         return np.frombuffer(mmap.mmap(-1, math.prod(shape)), dtype=np.uint8).reshape(shape)
     return np.empty(shape, dtype=np.uint8)
 
@@ -167,8 +210,10 @@ def read_images(paths: list[str], size: tuple[int, int] | None = None, crop: boo
         raise DsmlValueError("the table has no rows, so there are no images to load.")
     (w0, h0), mode = header(read_bytes(paths[0], 0), paths[0], 0)
     h, w = size if size is not None else (h0, w0)
-    out = _new_pixels(len(paths), h, w, mode)
-    odd = _fill_all(out, paths, mode, size is not None, _jobs(len(paths), out[0].size), crop)
+    jobs = _jobs(len(paths), h * w * (3 if mode == "RGB" else 1))
+    forks = _forks(jobs, w0 * h0)
+    out = _new_pixels(len(paths), h, w, mode, forks)
+    odd = _fill_all(out, paths, mode, size is not None, jobs, crop, forks)
     if odd:
         sizes = [(w0, h0)] * len(paths)
         modes = Counter({mode: len(paths) - len(odd)})
@@ -177,6 +222,8 @@ def read_images(paths: list[str], size: tuple[int, int] | None = None, crop: boo
             modes[m] += 1
         mode_all = check_headers(paths, sizes, modes, size is None, stacklevel=3)
         if mode_all != mode:  # a colour image among greyscale ones: read them all again as RGB
-            out = _new_pixels(len(paths), h, w, "RGB")
-            _fill_all(out, paths, "RGB", size is not None, _jobs(len(paths), out[0].size), crop)
+            jobs = _jobs(len(paths), h * w * 3)
+            forks = _forks(jobs, w0 * h0)
+            out = _new_pixels(len(paths), h, w, "RGB", forks)
+            _fill_all(out, paths, "RGB", size is not None, jobs, crop, forks)
     return out

@@ -306,12 +306,19 @@ def pillow_pixels(
     """Decode a file's bytes with Pillow's full reader: ``(H, W, C)`` uint8 in ``mode``, resized to ``size``."""
     with open_bytes(data, path, row) as img:
         describe(img, path, row)
-        turn = orientation(img)
-        extent = draft(img, size, turn)  # a JPEG photo decodes at 1/2, 1/4 or 1/8 size when that still fits
-        try:
-            img.load()
-            loaded = ImageOps.exif_transpose(img) if turn != 1 else img
-        except Exception as err:  # noqa: BLE001 - a decoder's own failure on damaged data
-            raise DsmlValueError(f"{_where(path, row)} cannot be decoded: {err}") from None
-        arr = np.asarray(fit(to_mode(loaded, mode, path, row), size, crop, extent), dtype=np.uint8)
+        return opened_pixels(img, path, row, mode, size, crop)
+
+
+def opened_pixels(
+    img: Image.Image, path: str, row: int, mode: str, size: tuple[int, int] | None, crop: bool = False
+) -> np.ndarray:
+    """``pillow_pixels`` of an image opened by ``open_bytes`` and checked by ``describe`` (not yet loaded)."""
+    turn = orientation(img)
+    extent = draft(img, size, turn)  # a JPEG photo decodes at 1/2, 1/4 or 1/8 size when that still fits
+    try:
+        img.load()
+        loaded = ImageOps.exif_transpose(img) if turn != 1 else img
+    except Exception as err:  # noqa: BLE001 - a decoder's own failure on damaged data
+        raise DsmlValueError(f"{_where(path, row)} cannot be decoded: {err}") from None
+    arr = np.asarray(fit(to_mode(loaded, mode, path, row), size, crop, extent), dtype=np.uint8)
     return arr[:, :, None] if arr.ndim == 2 else arr
