@@ -190,6 +190,16 @@ def _new_pixels(n: int, h: int, w: int, mode: str, shared: bool) -> np.ndarray:
     return np.empty(shape, dtype=np.uint8)
 
 
+def _decode_all(paths: list[str], hw: tuple[int, int], mode: str, resize: bool, crop: bool, stored: int) -> tuple:
+    """``(out, odd)``: a new array of ``hw`` in ``mode``, filled by ``_fill_all`` with the workers and the kind
+    (processes or threads) that suit ``len(paths)`` images of ``stored`` pixels (the first file's W x H)."""
+    h, w = hw
+    jobs = _jobs(len(paths), h * w * (3 if mode == "RGB" else 1))
+    forks = _forks(jobs, stored)
+    out = _new_pixels(len(paths), h, w, mode, forks)
+    return out, _fill_all(out, paths, mode, resize, jobs, crop, forks)
+
+
 def read_images(paths: list[str], size: tuple[int, int] | None = None, crop: bool = False) -> np.ndarray:
     """Decode ``paths`` in parallel into one ``(N, H, W, C)`` uint8 array.
 
@@ -210,10 +220,7 @@ def read_images(paths: list[str], size: tuple[int, int] | None = None, crop: boo
         raise DsmlValueError("the table has no rows, so there are no images to load.")
     (w0, h0), mode = header(read_bytes(paths[0], 0), paths[0], 0)
     h, w = size if size is not None else (h0, w0)
-    jobs = _jobs(len(paths), h * w * (3 if mode == "RGB" else 1))
-    forks = _forks(jobs, w0 * h0)
-    out = _new_pixels(len(paths), h, w, mode, forks)
-    odd = _fill_all(out, paths, mode, size is not None, jobs, crop, forks)
+    out, odd = _decode_all(paths, (h, w), mode, size is not None, crop, w0 * h0)
     if odd:
         sizes = [(w0, h0)] * len(paths)
         modes = Counter({mode: len(paths) - len(odd)})
@@ -222,8 +229,5 @@ def read_images(paths: list[str], size: tuple[int, int] | None = None, crop: boo
             modes[m] += 1
         mode_all = check_headers(paths, sizes, modes, size is None, stacklevel=3)
         if mode_all != mode:  # a colour image among greyscale ones: read them all again as RGB
-            jobs = _jobs(len(paths), h * w * 3)
-            forks = _forks(jobs, w0 * h0)
-            out = _new_pixels(len(paths), h, w, "RGB", forks)
-            _fill_all(out, paths, "RGB", size is not None, jobs, crop, forks)
+            out, _ = _decode_all(paths, (h, w), "RGB", size is not None, crop, w0 * h0)
     return out
