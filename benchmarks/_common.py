@@ -20,6 +20,8 @@ from pathlib import Path
 import polars as pl
 import torch
 
+from dsml.doctor import processor
+
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = Path(os.environ.get("DSML_BENCH_CACHE", Path(tempfile.gettempdir()) / "dsml-bench"))
 
@@ -57,12 +59,7 @@ def load_average() -> str:
 
 
 def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
+    cpu = processor()
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return (
         f"{cpu}, {cores} cores, Python {platform.python_version()}, torch {torch.__version__} "

@@ -14,6 +14,7 @@ from collections.abc import Callable
 import torch
 
 from benchmarks._common import load_average
+from dsml.doctor import processor
 
 BARE = "bare loop (loss.item() per batch)"  # the baseline of the training tables
 
@@ -52,13 +53,7 @@ def device_name(device: torch.device) -> str:
     """``NVIDIA H200`` for a GPU, the processor's name for the CPU."""
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return f"CPU ({cpu})"
+    return f"CPU: {processor()}"
 
 
 def describe(device: torch.device) -> str:

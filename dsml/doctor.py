@@ -43,6 +43,25 @@ def _device() -> str:
     return f"cuda: {len(names)} GPU(s): {', '.join(names)} (CUDA {torch.version.cuda})"
 
 
+def cpu_name(cpuinfo: str = "/proc/cpuinfo") -> str:
+    """The processor's model name (``AMD EPYC``, ``Intel(R) Xeon(R) ...``): from ``cpuinfo`` on Linux, else Python's."""
+    try:
+        with open(cpuinfo, encoding="utf-8", errors="replace") as f:
+            return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        return platform.processor() or platform.machine() or "unknown"
+
+
+def processor() -> str:
+    """The processor and the vector instructions torch's CPU kernels use on it: ``AMD EPYC (AVX512)``.
+
+    Seeded training repeats every digit on one machine; on another
+    processor (or kernels) float rounding differs and a model can land a few
+    predictions apart, so this is what to compare when two machines disagree.
+    """
+    return f"{cpu_name()} ({torch.backends.cpu.get_cpu_capability()})"
+
+
 def _torchvision() -> tuple[str, bool]:
     """torchvision's version, and whether it imports beside this torch (a build for another torch does not)."""
     version = _version("torchvision")
@@ -68,6 +87,7 @@ def _environment() -> list[tuple[str, str, bool]]:
         ("dsml", f"{_version('dsml')} ({package})", True),
         ("python", f"{platform.python_version()} ({sys.executable})", True),
         ("platform", platform.platform(), True),
+        ("processor", processor(), True),
         ("torch", torch.__version__, True),
         ("torchvision", torchvision, torchvision_ok),
         ("device", _device(), True),

@@ -4,7 +4,10 @@ Each notebook runs in a fresh kernel whose working directory is notebooks/
 (where Jupyter starts it), with one torch thread (``OMP_NUM_THREADS=1``) so
 the stored numbers do not depend on how many cores the machine has. A
 notebook is written back only when every cell ran; the file is replaced in
-one step.
+one step. The notebook's metadata records the processor it ran on
+(``dsml.executed_on``, from ``dsml.doctor.processor``): tests/test_notebooks.py
+expects the stored accuracies almost digit for digit on that processor and
+allows a few predictions more on another.
 
     ./run python scripts/execute_notebooks.py                   # every notebook
     ./run python scripts/execute_notebooks.py notebooks/14_cnn.ipynb
@@ -21,6 +24,8 @@ from pathlib import Path
 import nbclient
 import nbformat
 
+from dsml.doctor import processor
+
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
 
@@ -33,6 +38,7 @@ def execute(path: Path) -> float:
         nb, timeout=1200, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOKS)}}
     ).execute()
     seconds = time.perf_counter() - started
+    nb.metadata["dsml"] = {"executed_on": processor()}
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".ipynb")
     with os.fdopen(fd, "w", encoding="utf-8") as out:
         nbformat.write(nb, out)

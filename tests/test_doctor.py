@@ -18,10 +18,10 @@ from packed_helpers import fake_install, packed_template
 from test_first_hour import NAMES, copy_of_mnist
 
 from conftest import ROOT
-from dsml import DSTorch
+from dsml import DSTorch, doctor
 from dsml.data import shipped
 
-CHECKS = ["dsml", "python", "platform", "torch", "torchvision", "device", "threads", "data"]
+CHECKS = ["dsml", "python", "platform", "processor", "torch", "torchvision", "device", "threads", "data"]
 BACKBONES = ["backbone FASHIONMNIST", "backbone MNIST", "backbone FASHIONMNIST_0_4"]
 
 
@@ -37,6 +37,7 @@ def test_in_the_checkout_everything_is_here(monkeypatch, capsys):
     found = values(table)
     assert found["dsml"] == f"{importlib.metadata.version('dsml')} ({ROOT / 'dsml'})"
     assert found["torch"] == torch.__version__ and found["python"].startswith(platform.python_version())
+    assert found["processor"] == f"{doctor.cpu_name()} ({torch.backends.cpu.get_cpu_capability()})"
     assert found["threads"].startswith(f"{torch.get_num_threads()} torch thread(s)")
     assert found["device"].startswith("cuda: " if torch.cuda.is_available() else "cpu (torch")
     assert found["data"] == f"checkout: {ROOT}"
@@ -106,3 +107,16 @@ def test_python_m_dsml_doctor_prints_the_same_lines(capsys, monkeypatch):
 def test_doctor_takes_no_flags(capsys, flag):
     status, _, err = run(capsys, "doctor", flag, "1")
     assert status == 2 and err.startswith("dsml: error: unrecognized arguments")
+
+
+def test_the_processor_is_named_from_cpuinfo_or_else_by_python(tmp_path, monkeypatch):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nvendor_id\t: AuthenticAMD\nmodel name\t: AMD EPYC 9554 64-Core Processor\n")
+    assert doctor.cpu_name(str(cpuinfo)) == "AMD EPYC 9554 64-Core Processor"
+    monkeypatch.setattr(platform, "processor", lambda: "arm")
+    assert doctor.cpu_name(str(tmp_path / "no such file")) == "arm"
+    cpuinfo.write_text("processor\t: 0\nBogoMIPS\t: 48.00\n")  # no model name (some ARM boards)
+    assert doctor.cpu_name(str(cpuinfo)) == "arm"
+    monkeypatch.setattr(platform, "processor", lambda: "")
+    monkeypatch.setattr(platform, "machine", lambda: "")
+    assert doctor.cpu_name(str(cpuinfo)) == "unknown"
