@@ -94,23 +94,24 @@ def torchvision_pipeline(root: Path) -> list[torch.Tensor]:
     return [x for x, _ in DataLoader(ds, batch_size=32, num_workers=2)]
 
 
-def dsml_pipeline(root: Path) -> torch.Tensor:
+def dsml_pipeline(root: Path) -> tuple:
+    """The book's seven objects (X, X_train, X_test, y, ...), which a user keeps."""
     photos = DSImage.table_from_folder(root)
-    return DSTorch.load_image(photos, scale=True, size=SIZE)[0]
+    return DSTorch.load_image(photos, scale=True, size=SIZE)
 
 
 @contextlib.contextmanager
 def full_size_decoding():
-    """``load_image`` without draft mode (its decoding processes fork inside the block, so they inherit it)."""
-    draft = reading.draft
-    reading.draft = lambda img, size, turn: None
+    """``load_image`` without draft mode (for plain resizes and for crops; decoding threads share it)."""
+    draft, stored_draft = reading.draft, reading.stored_draft
+    reading.draft, reading.stored_draft = (lambda img, size, turn: None), (lambda img, size: None)
     try:
         yield
     finally:
-        reading.draft = draft
+        reading.draft, reading.stored_draft = draft, stored_draft
 
 
-def dsml_full_size(root: Path) -> torch.Tensor:
+def dsml_full_size(root: Path) -> tuple:
     with full_size_decoding():
         return dsml_pipeline(root)
 

@@ -16,6 +16,7 @@ import numpy as np
 import polars as pl
 import pytest
 import torch
+import torch.nn.functional as F
 from PIL import Image, ImageDraw, ImageOps
 from PIL.JpegImagePlugin import JpegImageFile
 
@@ -183,10 +184,19 @@ def test_no_draft_without_a_small_enough_jpeg_target(tmp_path, drafts, name, siz
         img.save(path, **({"lossless": True} if name.endswith(".webp") else {}))
     X = load_both_ways([path], size)
     assert drafts == []
+    got = X[0].permute(1, 2, 0).numpy()
     with Image.open(path) as full:  # exactly a full decode (and resize)
         full = full.convert("RGB")
-        want = np.asarray(full if size is None else full.resize(size[::-1], Image.Resampling.BILINEAR))
-    np.testing.assert_array_equal(X[0].permute(1, 2, 0).numpy(), want)
+        if size is None:
+            np.testing.assert_array_equal(got, np.asarray(full))
+            return
+        # torch's antialiased bilinear resize of the full decode, as F.interpolate (public) computes it...
+        pixels = torch.from_numpy(np.array(full)).permute(2, 0, 1)[None]
+        want = F.interpolate(pixels, size=size, mode="bilinear", antialias=True)[0].permute(1, 2, 0).numpy()
+        np.testing.assert_array_equal(got, want)
+        # ... which is Pillow's bilinear filter within 1/255
+        pillow = np.asarray(full.resize(size[::-1], Image.Resampling.BILINEAR)).astype(int)
+        assert np.abs(got - pillow).max() == 1
 
 
 @pytest.mark.parametrize("options", [{"progressive": True}, {"subsampling": 0}], ids=["progressive", "4:4:4"])

@@ -45,33 +45,46 @@ def _upright(box: tuple[float, float, float, float], size: tuple[int, int], turn
     }[turn]
 
 
-def draft(img: Image.Image, size: tuple[int, int] | None, turn: int) -> tuple[float, float, float, float] | None:
+def stored_draft(img: Image.Image, size: tuple[int, int] | None) -> tuple[float, float, float, float] | None:
     """Make a JPEG (opened, not yet loaded) decode at 1/2, 1/4 or 1/8 size when ``size`` allows it.
 
     Args:
         img: the opened file; any other format is left alone.
-        size: the ``(H, W)`` it will be resized to, upright (``None``: no resize, no draft).
-        turn: its EXIF orientation (1-8), applied after decoding.
+        size: the ``(H, W)`` it will be resized to, in the file's stored
+            orientation (``None``: no resize, no draft).
 
     Returns:
-        The box ``(x0, y0, x1, y1)`` that the whole photo covers in the decoded
-        image once turned upright (the last decoded row and column may be only
-        partly inside the photo: pass the box to ``resize``), or ``None`` when
-        ``img`` decodes at full size.
+        The box ``(0, 0, x1, y1)`` that the whole photo covers in the decoded
+        image (the last decoded row and column may be only partly inside the
+        photo: resize the box, not the whole image), or ``None`` when ``img``
+        decodes at full size.
 
     Example:
         >>> with Image.open("photo_640x480.jpg") as img:
-        ...     draft(img, (128, 128), 1), img.size
+        ...     stored_draft(img, (128, 128)), img.size
         ((0, 0, 320.0, 240.0), (320, 240))
     """
     if size is None or img.format not in _DRAFTED:
         return None
     height, width = size
-    if turn >= 5:  # orientations 5-8 swap width and height
-        height, width = width, height  # the file stores the picture turned: its stored sides must be halved
     if 2 * width > img.width or 2 * height > img.height:
         return None
     drafted = img.draft(None, (width, height))  # None: keep the file's mode, converted later as for any file
-    if drafted is None:
-        return None
-    return _upright(drafted[1], img.size, turn)
+    return None if drafted is None else drafted[1]
+
+
+def draft(img: Image.Image, size: tuple[int, int] | None, turn: int) -> tuple[float, float, float, float] | None:
+    """``stored_draft`` for a target ``size`` (H, W) upright; the box is that of the image once turned upright.
+
+    ``turn``: the file's EXIF orientation (1-8), applied after decoding.
+    Orientations 5-8 swap width and height: the file stores the picture
+    turned, so its stored sides are the ones to halve.
+
+    Example:
+        >>> with Image.open("photo_640x480_turned_6.jpg") as img:
+        ...     draft(img, (128, 128), 6), img.size
+        ((0, 0, 240.0, 320.0), (320, 240))
+    """
+    stored = size[::-1] if size is not None and turn >= 5 else size
+    box = stored_draft(img, stored)
+    return None if box is None else _upright(box, img.size, turn)

@@ -24,11 +24,14 @@ The rules (``load_image``'s docstring and docs/features.md state them for users)
   32-bit float greyscale (``F``, e.g. a float TIFF) must hold 0..1 and is
   multiplied by 255 and rounded (before, it became 0 or 1).
 - ``size=(H, W)``: a plain bilinear resize to exactly H x W (the aspect
-  ratio may change); with ``crop=True`` the short side is resized to fit and
-  the middle is cut out, keeping the aspect ratio (like torchvision's
-  ``Resize`` then ``CenterCrop``). A JPEG at least twice the size asked for
-  is decoded at 1/2, 1/4 or 1/8 of its size first (``dsml.data.imagefiles.jpeg``:
-  values within about 1/255 of a full decode, several times faster).
+  ratio may change), by torch's antialiased kernel (``resize.bilinear``:
+  Pillow's filter within 1/255, about twice as fast), in the file's stored
+  orientation before the EXIF turn; with ``crop=True`` the short side is
+  resized to fit and the middle is cut out, keeping the aspect ratio (like
+  torchvision's ``Resize`` then ``CenterCrop``; by Pillow, which resizes a
+  box). A JPEG at least twice the size asked for is decoded at 1/2, 1/4 or
+  1/8 of its size first (``dsml.data.imagefiles.jpeg``: values within about
+  1/255 of a full decode, several times faster).
 """
 
 from __future__ import annotations
@@ -41,8 +44,9 @@ import warnings
 import numpy as np
 from PIL import Image, ImageOps
 
-from dsml.data.imagefiles.jpeg import draft
+from dsml.data.imagefiles.jpeg import draft, stored_draft
 from dsml.data.imagefiles.png import SIGNATURE
+from dsml.data.imagefiles.resize import bilinear, turned
 from dsml.errors import DsmlFileNotFoundError, DsmlValueError
 
 ALLOWED_FORMATS = ("PNG", "JPEG", "WEBP", "BMP", "GIF", "TIFF")  # Pillow opens MPO through its JPEG plugin
@@ -312,13 +316,31 @@ def pillow_pixels(
 def opened_pixels(
     img: Image.Image, path: str, row: int, mode: str, size: tuple[int, int] | None, crop: bool = False
 ) -> np.ndarray:
-    """``pillow_pixels`` of an image opened by ``open_bytes`` and checked by ``describe`` (not yet loaded)."""
+    """``pillow_pixels`` of an image opened by ``open_bytes`` and checked by ``describe`` (not yet loaded).
+
+    A plain resize (no ``crop``) happens in the file's stored orientation,
+    before the EXIF turn, which then moves fewer pixels (``resize``); a crop
+    is cut from the upright picture.
+    """
     turn = orientation(img)
-    extent = draft(img, size, turn)  # a JPEG photo decodes at 1/2, 1/4 or 1/8 size when that still fits
+    if crop or size is None:
+        extent = draft(img, size, turn)  # a JPEG photo decodes at 1/2, 1/4 or 1/8 size when that still fits
+        loaded = _loaded(img, path, row, turn)
+        arr = np.asarray(fit(to_mode(loaded, mode, path, row), size, crop, extent), dtype=np.uint8)
+        return arr[:, :, None] if arr.ndim == 2 else arr
+    stored = size[::-1] if turn >= 5 else size
+    box = stored_draft(img, stored)
+    pixels = np.asarray(to_mode(_loaded(img, path, row, 1), mode, path, row), dtype=np.uint8)
+    pixels = pixels[:, :, None] if pixels.ndim == 2 else pixels
+    if box is not None or pixels.shape[:2] != stored:
+        pixels = bilinear(pixels, stored, None if box is None else box[2:])
+    return turned(pixels, turn)
+
+
+def _loaded(img: Image.Image, path: str, row: int, turn: int) -> Image.Image:
+    """``img`` decoded and, unless ``turn`` is 1, turned upright."""
     try:
         img.load()
-        loaded = ImageOps.exif_transpose(img) if turn != 1 else img
+        return ImageOps.exif_transpose(img) if turn != 1 else img
     except Exception as err:  # noqa: BLE001 - a decoder's own failure on damaged data
         raise DsmlValueError(f"{_where(path, row)} cannot be decoded: {err}") from None
-    arr = np.asarray(fit(to_mode(loaded, mode, path, row), size, crop, extent), dtype=np.uint8)
-    return arr[:, :, None] if arr.ndim == 2 else arr
