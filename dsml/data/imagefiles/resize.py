@@ -5,7 +5,7 @@ images (the one ``F.interpolate(..., antialias=True)`` and torchvision's
 ``Resize`` on tensors use): a port of Pillow's resampling to vector
 instructions, the same filter with the same support, equal to Pillow's
 ``resize(BILINEAR)`` within 1/255 (on 300 photos resized to 128x128, 4.7% of
-the values differ by 1, none by more) and about twice as fast (0.10 against
+the values differ by 1, none by more) and over twice as fast (0.085 against
 0.22 ms a photo; ``notes/decoding.md``). It is called directly, with the
 scale of the box that the picture covers (a JPEG decoded in draft mode
 covers a little less than its last decoded row and column), because
