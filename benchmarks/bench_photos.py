@@ -15,15 +15,18 @@ Contenders (each iterated to the end; both give float32 values in [0, 1]):
 - dsml: ``DSImage.table_from_folder(root)`` and
   ``DSTorch.load_image(photos, scale=True, size=(128, 128))``: JPEGs decoded
   at 1/2, 1/4 or 1/8 of their size when the target allows (Pillow's draft
-  mode), by two threads (Pillow lets go of the GIL) into one array;
+  mode), resized by torch's uint8 kernel, by two threads (Pillow and torch let go of
+  the GIL) into one array;
 - the same with draft mode turned off (every JPEG decoded at full size, as
   before issue 20), to show what it buys.
 
 Time: side by side in this process, the order rotated every round
-(``_common.side_by_side``); medians of ``--repeats`` rounds (default 5).
-Values: the mean and largest absolute difference between the two, image by
-image (both resize bilinearly with antialiasing; the difference is the
-draft decoding's).
+(``_common.side_by_side``); medians of ``--repeats`` rounds (default 5);
+each call's output (dsml: the book's seven objects) is freed after the
+clocks stop. Values: the mean and largest absolute difference between the
+two, image by image (both resize bilinearly with antialiasing, dsml with
+torch's kernel, Pillow's filter within 1/255; the rest is the draft
+decoding's).
 
 Run: ``python -m benchmarks.bench_photos [--repeats 5]`` from the project root (needs scikit-image:
 ``pip install -e ".[bench]"``).
