@@ -285,19 +285,18 @@ def to_mode(img: Image.Image, mode: str, path: str, row: int) -> Image.Image:
     return img if img.mode == mode else img.convert(mode)  # convert would copy an image already in mode
 
 
-def fit(img: Image.Image, size: tuple[int, int] | None, crop: bool, extent: tuple | None = None) -> Image.Image:
-    """``img`` resized to ``size`` (H, W): bilinear, or (``crop``) keeping the aspect ratio, centred.
+def centre_crop(img: Image.Image, size: tuple[int, int], extent: tuple | None = None) -> Image.Image:
+    """``img`` resized to ``size`` (H, W) keeping its aspect ratio: the short side fits, the middle is cut out.
 
-    ``extent``: the box ``(x0, y0, x1, y1)`` of ``img`` that the whole picture
-    covers (a JPEG decoded in draft mode, ``jpeg.draft``); default all of it.
+    Done in one step by resizing only the middle box (Pillow's bilinear
+    filter). ``extent``: the box ``(x0, y0, x1, y1)`` of ``img`` that the
+    whole picture covers (a JPEG decoded in draft mode, ``jpeg.draft``);
+    default all of it.
     """
-    if size is None or (extent is None and img.size == (size[1], size[0])):
-        return img
     height, width = size
+    if extent is None and img.size == (width, height):
+        return img
     x0, y0, x1, y1 = extent if extent is not None else (0, 0, img.width, img.height)
-    if not crop:
-        return img.resize((width, height), Image.Resampling.BILINEAR, box=(x0, y0, x1, y1))
-    # Resize the short side to fit, then cut the middle: done in one step by resizing only the middle box.
     scale = max(width / (x1 - x0), height / (y1 - y0))
     box_w, box_h = width / scale, height / scale
     left, top = x0 + (x1 - x0 - box_w) / 2, y0 + (y1 - y0 - box_h) / 2
@@ -318,21 +317,21 @@ def opened_pixels(
 ) -> np.ndarray:
     """``pillow_pixels`` of an image opened by ``open_bytes`` and checked by ``describe`` (not yet loaded).
 
-    A plain resize (no ``crop``) happens in the file's stored orientation,
-    before the EXIF turn, which then moves fewer pixels (``resize``); a crop
-    is cut from the upright picture.
+    The picture is resized (unless ``size`` is None) in the file's stored
+    orientation and then turned upright (``resize``), which moves fewer
+    pixels; a crop is cut from the upright picture.
     """
     turn = orientation(img)
-    if crop or size is None:
+    if crop and size is not None:
         extent = draft(img, size, turn)  # a JPEG photo decodes at 1/2, 1/4 or 1/8 size when that still fits
         loaded = _loaded(img, path, row, turn)
-        arr = np.asarray(fit(to_mode(loaded, mode, path, row), size, crop, extent), dtype=np.uint8)
+        arr = np.asarray(centre_crop(to_mode(loaded, mode, path, row), size, extent), dtype=np.uint8)
         return arr[:, :, None] if arr.ndim == 2 else arr
-    stored = size[::-1] if turn >= 5 else size
+    stored = None if size is None else size[::-1] if turn >= 5 else size
     box = stored_draft(img, stored)
     pixels = np.asarray(to_mode(_loaded(img, path, row, 1), mode, path, row), dtype=np.uint8)
     pixels = pixels[:, :, None] if pixels.ndim == 2 else pixels
-    if box is not None or pixels.shape[:2] != stored:
+    if stored is not None and (box is not None or pixels.shape[:2] != stored):
         pixels = bilinear(pixels, stored, None if box is None else box[2:])
     return turned(pixels, turn)
 
